@@ -1,0 +1,1 @@
+"""audio2exp stage (see DESIGN.md)."""

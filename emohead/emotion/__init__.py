@@ -1,0 +1,1 @@
+"""emotion stage (see DESIGN.md)."""

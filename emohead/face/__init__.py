@@ -1,0 +1,1 @@
+"""face stage (see DESIGN.md)."""

@@ -1,0 +1,56 @@
+"""Atomic file writes: every artifact is written to a temporary file beside its target, then renamed.
+
+A crash mid-write leaves the previous file (or nothing), never a half-written one.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success rename it onto ``target``.
+
+    The temporary name keeps the target's suffix so libraries that choose a format from it
+    (soundfile, PyAV, numpy) still work.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
+    return write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def write_json_atomic(target: str | os.PathLike, obj: Any) -> Path:
+    return write_text_atomic(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_npz_atomic(target: str | os.PathLike, **arrays: np.ndarray) -> Path:
+    """Write a compressed .npz atomically (numpy's own writer is not atomic)."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    return Path(target)
