@@ -1,0 +1,137 @@
+"""The ``emohead`` command: one sub-command per stage plus ``reproduce``.
+
+Every sub-command takes ``--profile`` (smoke, cpu, gpu, paper) and repeated
+``--set stage.field=value`` overrides; bad arguments exit with status 2 and a message naming them.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .config import PROFILES, ConfigError, Profile, load_profile, parse_override, to_dict
+
+log = logging.getLogger("emohead")
+
+
+class CommandError(Exception):
+    """A problem with the command's arguments or inputs, reported without a traceback."""
+
+
+def _overrides_from_args(args: argparse.Namespace) -> dict:
+    overrides = dict(parse_override(s) for s in args.set)
+    if getattr(args, "seed", None) is not None:
+        overrides["seed"] = args.seed
+    return overrides
+
+
+def _profile_from_args(args: argparse.Namespace) -> Profile:
+    return load_profile(args.profile, _overrides_from_args(args))
+
+
+# --------------------------------------------------------------------------------------------
+# Sub-commands
+# --------------------------------------------------------------------------------------------
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    overrides = _overrides_from_args(args)
+    load_profile(args.profile, overrides)  # validate before any work
+    results = reproduce(args.profile, args.out, notebooks_dir=args.notebooks, force=args.force,
+                        only=args.only or None, overrides=overrides, kernel_name=args.kernel)
+    ran = sum(r.status == "ran" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    print(f"reproduce [{args.profile}]: {ran} notebook(s) ran, {skipped} skipped; "
+          f"summary: {Path(args.out) / 'summary.md'}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synth.corpus import generate_corpus
+
+    cfg = _profile_from_args(args)
+    root = generate_corpus(cfg, args.out, overwrite=args.force, progress=True)
+    print(f"synthetic corpus written to {root}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    cfg = _profile_from_args(args)
+    sys.stdout.write(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------------------------
+def _common(parser: argparse.ArgumentParser, *, default_profile: str = "cpu") -> None:
+    parser.add_argument("--profile", default=default_profile, choices=sorted(PROFILES),
+                        help=f"named configuration (default: {default_profile})")
+    parser.add_argument("--set", action="append", default=[], metavar="STAGE.FIELD=VALUE",
+                        help="override one config field, e.g. --set audio2exp.iterations=500 (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emohead", description="EmoHead reproduction: "
+                                     "audio + emotion tag -> 3DMM expression -> talking-head video.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("reproduce", help="run every notebook through Papermill with a profile")
+    _common(p)
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/<profile>)")
+    p.add_argument("--force", action="store_true", help="re-run notebooks whose outputs are complete")
+    p.add_argument("--only", nargs="*", default=[], metavar="NN", help="run only these notebooks (numbers or names)")
+    p.add_argument("--notebooks", type=Path, default=None, help="folder of numbered notebooks (default: ./notebooks)")
+    p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: this Python)")
+    p.add_argument("--seed", type=int, default=None, help="override the global seed")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("synth", help="generate the embedded synthetic corpus")
+    _common(p)
+    p.add_argument("--out", type=Path, required=True, help="dataset folder to create")
+    p.add_argument("--seed", type=int, default=None, help="seed of the synthetic world (synth.seed)")
+    p.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("config", help="print a profile's resolved configuration as YAML")
+    _common(p)
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "reproduce" and args.out is None:
+        args.out = Path("reports") / args.profile
+    if args.command == "synth" and args.seed is not None:
+        args.set = [*args.set, f"synth.seed={args.seed}"]
+        args.seed = None
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (ConfigError, CommandError, ValueError, FileNotFoundError, PermissionError) as err:
+        print(f"emohead {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"emohead {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as err:
+        from .reproduce import ReproduceError
+
+        if isinstance(err, ReproduceError):
+            print(f"emohead {args.command}: error: {err}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
