@@ -95,7 +95,10 @@ def notebook_parameters(profile: Profile, run_dir: Path, out_dir: Path,
 def run_notebook(notebook: Path, executed: Path, parameters: Mapping[str, Any], *,
                  kernel_name: str | None = None, cwd: Path | None = None,
                  progress: bool = False) -> None:
-    """Execute one notebook with Papermill; the executed copy appears atomically at ``executed``."""
+    """Execute one notebook with Papermill; the executed copy appears atomically at ``executed``.
+
+    ``kernel_name`` defaults to ``python3``, the ipykernel of the environment emohead runs in.
+    """
     import papermill as pm
 
     failed = executed.with_suffix(".failed.ipynb")
@@ -103,12 +106,14 @@ def run_notebook(notebook: Path, executed: Path, parameters: Mapping[str, Any], 
     with atomic_path(executed) as tmp:
         try:
             pm.execute_notebook(str(notebook), str(tmp), parameters=dict(parameters),
-                                kernel_name=kernel_name, cwd=str(cwd or notebook.parent),
+                                kernel_name=kernel_name or "python3", language="python", cwd=str(cwd or notebook.parent),
                                 progress_bar=progress, log_output=False)
         except Exception as err:  # papermill raises PapermillExecutionError with the cell's traceback
-            if tmp.exists():
+            where = "it did not start"
+            if tmp.exists() and tmp.stat().st_size:
                 tmp.replace(failed)
-            raise ReproduceError(f"{notebook.name} failed; executed copy with the error: {failed}\n{err}") from err
+                where = f"executed copy with the error: {failed}"
+            raise ReproduceError(f"{notebook.name} failed; {where}\n{err}") from err
 
 
 def reproduce(profile: str | Profile, out_dir: str | Path, *, notebooks_dir: str | Path | None = None,

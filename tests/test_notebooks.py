@@ -1,0 +1,65 @@
+"""Notebook conventions (DESIGN.md) and the smoke Papermill run of every notebook."""
+import ast
+import json
+
+import nbformat
+import pytest
+
+from conftest import NOTEBOOKS
+
+BOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+REQUIRED_PARAMETERS = {"PROFILE", "RUN_DIR", "OUT_DIR", "SEED", "OVERRIDES"}
+
+
+def test_there_are_numbered_notebooks():
+    assert [b.name[:2] for b in BOOKS][:1] == ["00"]
+
+
+@pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
+def test_conventions(path):
+    nb = nbformat.read(str(path), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    intro = nb.cells[0]
+    assert intro.cell_type == "markdown" and ("Sec." in intro.source or "paper" in intro.source.lower()), \
+        "start with a markdown intro naming the paper section"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    tree = ast.parse(tagged[0].source)
+    names = set()
+    for node in tree.body:
+        assert isinstance(node, ast.Assign), "the parameters cell holds only assignments"
+        ast.literal_eval(node.value)  # literals only
+        names |= {t.id for t in node.targets}
+    assert REQUIRED_PARAMETERS <= names
+    for cell in code:
+        assert not cell.get("outputs") and cell.get("execution_count") is None, "commit notebooks without outputs"
+        tree = ast.parse(cell.source)
+        for node in ast.walk(tree):
+            assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)), \
+                "no def/class/lambda in notebooks: put logic in emohead"
+        assert "sys.path" not in cell.source
+        assert "plt.show" not in cell.source
+    assert "import emohead as eh" in "".join(c.source for c in code)
+    assert "eh.notebook.finish" in code[-1].source, "the last cell writes metrics.json"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
+def test_smoke_run_writes_metrics(smoke_reproduction, path):
+    out, results = smoke_reproduction
+    result = results[path.stem]
+    assert result.status == "ran"
+    metrics = json.loads((out / path.stem / "metrics.json").read_text())
+    assert metrics["profile"] == "smoke"
+    CHECKS[path.stem](metrics)
+    assert (out / f"{path.stem}.ipynb").exists()
+
+
+def _check_overview(m):
+    assert m["n_stages"] == 7
+    assert m["paper_defaults"] == {"d": 512, "n_neighbors": 5, "rho": 0.5, "nerf_iterations": 200000}
+
+
+CHECKS = {
+    "00_overview": _check_overview,
+}
