@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 __all__ = [
     "Word",
@@ -169,6 +168,14 @@ _espeakWORDGAP = 7
 
 _EE_OK = 0
 
+# C statics of libespeak-ng (wavegen.c) that carry over between utterances; restored to
+# their post-initialisation values before each synthesis (see _Engine).
+_CARRIED_STATICS = (
+    "Flutter_ix", "cycle_count", "amplitude2", "h_switch_sign", "maxh", "maxh2", "agc",
+    "wavephase", "echo_buf", "echo_head", "echo_tail",
+)
+_RAND_SEED = 1
+
 
 class _EventId(ctypes.Union):
     _fields_ = [
@@ -212,7 +219,8 @@ def _elf_symbols(path: str, names: tuple[str, ...]) -> dict[str, tuple[int, int]
     """``{name: (st_value, st_size)}`` for symbols of an x86-64 ELF shared library.
 
     Reads both ``.symtab`` (local statics such as ``Flutter_ix.5965``; matched by prefix up to
-    the compiler's ``.NNNN`` suffix) and ``.dynsym``. Returns what it finds (maybe nothing).
+    the compiler's ``.NNNN`` suffix) and ``.dynsym``. Returns the names it finds exactly once
+    (maybe none).
     """
     data = Path(path).read_bytes()
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
@@ -231,7 +239,7 @@ def _elf_symbols(path: str, names: tuple[str, ...]) -> dict[str, tuple[int, int]
         return {}
     sections = np.frombuffer(data, dtype=sh, count=e_shnum, offset=e_shoff)
     wanted = {n.encode() for n in names}
-    found: dict[str, tuple[int, int]] = {}
+    found: dict[str, set[tuple[int, int]]] = {}
     for sec in sections:
         if int(sec["type"]) not in (2, 11):  # SHT_SYMTAB, SHT_DYNSYM
             continue
@@ -243,20 +251,22 @@ def _elf_symbols(path: str, names: tuple[str, ...]) -> dict[str, tuple[int, int]
             i = int(entry["name"])
             raw = strings[i:strings.find(b"\0", i)]
             base = raw.split(b".", 1)[0]
-            if base in wanted and base.decode() not in found and int(entry["value"]) != 0:
-                found[base.decode()] = (int(entry["value"]), int(entry["size"]))
-    return found
+            if base in wanted and int(entry["value"]) != 0:
+                found.setdefault(base.decode(), set()).add((int(entry["value"]), int(entry["size"])))
+    # a name defined by several translation units is ambiguous: leave it out
+    return {name: next(iter(v)) for name, v in found.items() if len(v) == 1}
 
 
 class _Engine:
     """The process-wide espeak-ng instance. Use only while holding :data:`_LOCK`.
 
-    espeak-ng's voice "flutter" (slow pitch wobble) runs off a static phase counter
-    ``Flutter_ix`` that is never reset between utterances, so the same request gives
-    different samples depending on what was spoken before. For determinism the engine
-    locates that static through the library's ELF symbol table and zeroes it before every
-    synthesis (its value at load time), making each call behave like the first in a
-    fresh process.
+    espeak-ng keeps wave-generator state in C statics that are never reset between
+    utterances (the voice "flutter" phase ``Flutter_ix``, the glottal phase, AGC, the echo
+    buffer, ...), so the same request would give different samples depending on what was
+    spoken before. For determinism the engine locates those statics through the library's
+    ELF symbol table, snapshots them right after ``espeak_Initialize`` and restores them
+    (and reseeds espeak's noise generator) before every synthesis: each call then produces
+    exactly what the first call of a fresh process produces.
     """
 
     def __init__(self) -> None:
@@ -303,7 +313,11 @@ class _Engine:
         # Keep a reference: ctypes callbacks must outlive their use by C.
         self._callback = _SynthCallback(self._on_synth)
         lib.espeak_SetSynthCallback(self._callback)
-        self._flutter_ix = self._locate_flutter_counter()
+        self._snapshot = self._snapshot_static_state()
+        self._set_rand_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if self._set_rand_seed is not None:
+            self._set_rand_seed.argtypes = [ctypes.c_long]
+            self._set_rand_seed.restype = None
         log.debug("espeak-ng initialised from %s (native rate %d Hz)", self.lib_path, rate)
 
     def _on_synth(self, wav, numsamples, events) -> int:  # noqa: ANN001 (ctypes types)
@@ -336,22 +350,31 @@ class _Engine:
             return 1  # abort synthesis
         return 0
 
-    def _locate_flutter_counter(self) -> ctypes.c_int | None:
-        syms = _elf_symbols(self.lib_path, ("Flutter_ix", "espeak_Initialize"))
-        if "Flutter_ix" not in syms or "espeak_Initialize" not in syms or syms["Flutter_ix"][1] != 4:
+    def _snapshot_static_state(self) -> list[tuple[int, bytes]] | None:
+        """``[(address, bytes)]`` of the carried-over statics, as they are right after init."""
+        syms = _elf_symbols(self.lib_path, _CARRIED_STATICS + ("espeak_Initialize",))
+        missing = [n for n in _CARRIED_STATICS + ("espeak_Initialize",) if n not in syms]
+        if missing:
             log.warning(
-                "could not locate espeak-ng's Flutter_ix in %s: synthesis may depend on "
-                "earlier calls (not bit-exact deterministic)", self.lib_path,
+                "espeak-ng statics %s not found in %s: synthesis may depend on earlier calls "
+                "(not bit-exact deterministic)", missing, self.lib_path,
             )
             return None
         runtime = ctypes.cast(self.lib.espeak_Initialize, ctypes.c_void_p).value
         base = int(runtime) - syms["espeak_Initialize"][0]
-        return ctypes.c_int.from_address(base + syms["Flutter_ix"][0])
+        snapshot = []
+        for name in _CARRIED_STATICS:
+            value, size = syms[name]
+            snapshot.append((base + value, ctypes.string_at(base + value, size)))
+        return snapshot
 
     def reset_state(self) -> None:
-        """Zero the static state that otherwise carries over between utterances."""
-        if self._flutter_ix is not None:
-            self._flutter_ix.value = 0
+        """Restore the statics that otherwise carry over between utterances; reseed noise."""
+        if self._snapshot is not None:
+            for address, raw in self._snapshot:
+                ctypes.memmove(address, raw, len(raw))
+        if self._set_rand_seed is not None:
+            self._set_rand_seed(_RAND_SEED)
 
     def check_voice(self, name: str) -> None:
         """Raise ``RuntimeError`` if the variant part of ``name`` is missing from the data."""
@@ -496,7 +519,7 @@ def _build_words(
 
 
 def _check_voice_key(voice: str) -> str:
-    if voice not in VOICES:
+    if not isinstance(voice, str) or voice not in VOICES:
         raise ValueError(f"unknown voice {voice!r}; valid voices: {sorted(VOICES)}")
     return VOICES[voice]
 
@@ -555,6 +578,8 @@ def synthesize(
     # --- audio: int16 @ native -> float32 @ sample_rate
     x = native.astype(np.float64) / 32768.0
     if sample_rate != native_rate:
+        from scipy.signal import resample_poly  # lazy: scipy.signal is slow to import
+
         g = math.gcd(sample_rate, native_rate)
         x = resample_poly(x, sample_rate // g, native_rate // g)
     speech = np.clip(x, -1.0, 1.0).astype(np.float32)
