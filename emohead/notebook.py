@@ -40,6 +40,22 @@ class NotebookContext:
         return path
 
 
+def show_figures_inline() -> None:
+    """Make a returned matplotlib ``Figure`` display as a PNG in Jupyter (eh.viz never uses pyplot)."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(
+        Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight", dpi=80))
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch."""
     random.seed(seed)
@@ -70,6 +86,7 @@ def start(profile: str, run_dir: str | Path, out_dir: str | Path, *, seed: int |
         except OSError as err:
             raise ConfigError(f"notebook parameter {name}={str(path)!r}: cannot create folder ({err.strerror})") from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    show_figures_inline()
     seed_everything(cfg.seed)
     save_config(cfg, out_dir / "config.yaml")
     return NotebookContext(profile=cfg, run_dir=run_dir, out_dir=out_dir, device=resolve_device(cfg))

@@ -60,6 +60,17 @@ def _check_overview(m):
     assert m["paper_defaults"] == {"d": 512, "n_neighbors": 5, "rho": 0.5, "nerf_iterations": 200000}
 
 
+def _check_data(m):
+    # smoke: 2 actors x 8 emotions x 3 sentences (levels cycle), the last sentence is test
+    assert m["n_clips"] == 48 and m["splits"] == {"train": 32, "test": 16}
+    assert m["n_speakers"] == 2 and len(m["emotions"]) == 8
+    assert m["max_audio_video_mismatch_s"] < 1 / 25
+    assert m["dims_entangled_with_3plus_emotions"] >= 1
+    assert m["mar_range"][1] > m["mar_range"][0] + 0.1
+    assert m["synth_seconds"] < 120
+
+
 CHECKS = {
     "00_overview": _check_overview,
+    "01_data_and_features": _check_data,
 }

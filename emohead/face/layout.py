@@ -21,7 +21,7 @@ EYE_HALF_WIDTH = 0.15
 EYE_OPEN_UP = 0.062       # rest raise of the upper lid row at the eye centre
 EYE_OPEN_DOWN = 0.030     # rest drop of the lower lid row
 LID_FALLOFF = 0.085       # vertical falloff of lid motions (Gaussian sigma)
-EYEBALL_RADIUS = 0.135
+EYEBALL_RADIUS = 0.158
 
 # brows
 BROW_Y = 0.335
@@ -51,6 +51,7 @@ PART_HEAD = 0
 PART_EYE_RIGHT = 1   # subject's right eye, x < 0
 PART_EYE_LEFT = 2
 PART_MOUTH = 3
+PART_SOCKET = 4     # dark backing behind an eyeball
 
 # slit sides
 SIDE_NONE = 0

@@ -1,0 +1,148 @@
+"""The embedded synthetic corpus: every actor speaks every sentence in every emotion (MEAD's design).
+
+``generate_corpus(profile, out)`` writes a processed dataset (emohead.data) with ground truth at
+every stage. Clips of the last ``n_test_sentences`` sentences form the test split, so the test
+content is never seen in training. Same seed, same bytes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Profile, SynthConfig, resolve_device, to_dict
+from ..data import DatasetError, DatasetWriter
+from ..face.camera import default_camera
+from ..face.procedural import build_procedural_model
+from .actors import make_actors
+from .clip import synthesize_clip
+from .emotions import CREMA_EMOTIONS, MEAD_EMOTIONS
+from .sentences import choose_sentences, sentence_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """What one clip will contain (planned before any synthesis, so bad settings fail fast)."""
+
+    id: str
+    actor: int
+    emotion: str
+    level: int
+    sentence_index: int
+    split: str
+
+
+def emotion_list(emotion_set: str) -> tuple[str, ...]:
+    if emotion_set == "mead":
+        return MEAD_EMOTIONS
+    if emotion_set == "crema":
+        return CREMA_EMOTIONS
+    raise ValueError(f"synth.emotion_set={emotion_set!r}: choose 'mead' or 'crema'")
+
+
+def validate_synth_config(cfg: SynthConfig) -> None:
+    """Raise ValueError naming the first bad setting."""
+    if cfg.image_size <= 0 or cfg.image_size % 2:
+        raise ValueError(f"synth.image_size={cfg.image_size}: must be a positive even number of pixels")
+    if cfg.image_size < 32:
+        raise ValueError(f"synth.image_size={cfg.image_size}: at least 32 px are needed to draw a face")
+    if cfg.others_image_size and (cfg.others_image_size < 32 or cfg.others_image_size % 2):
+        raise ValueError(f"synth.others_image_size={cfg.others_image_size}: 0 or an even size >= 32")
+    if cfg.n_test_sentences < 1 or cfg.n_test_sentences >= cfg.n_sentences:
+        raise ValueError(f"synth.n_test_sentences={cfg.n_test_sentences}: need 1 <= it < "
+                         f"synth.n_sentences={cfg.n_sentences} (train and test both need sentences)")
+    choose_sentences(cfg.n_sentences)
+    max_level = 3 if cfg.emotion_set == "mead" else 4
+    bad = [lv for lv in cfg.levels if not 1 <= lv <= max_level]
+    if not cfg.levels or bad:
+        raise ValueError(f"synth.levels={list(cfg.levels)}: levels run from 1 to {max_level} for {cfg.emotion_set}")
+    if cfg.lead_silence < 0 or cfg.tail_silence < 0:
+        raise ValueError("synth.lead_silence and synth.tail_silence must be >= 0")
+    emotion_list(cfg.emotion_set)
+
+
+def plan_corpus(cfg: SynthConfig) -> list[ClipPlan]:
+    """Every clip of the corpus, in a fixed order."""
+    validate_synth_config(cfg)
+    emotions = emotion_list(cfg.emotion_set)
+    n_train = cfg.n_sentences - cfg.n_test_sentences
+    plans = []
+    for a in range(cfg.n_actors):
+        for e_idx, emotion in enumerate(emotions):
+            for s in range(cfg.n_sentences):
+                if emotion == "neutral":
+                    levels = (min(cfg.levels),)            # MEAD records neutral at one level
+                elif cfg.all_levels:
+                    levels = cfg.levels
+                else:
+                    levels = (cfg.levels[(s + e_idx + a) % len(cfg.levels)],)
+                for level in levels:
+                    plans.append(ClipPlan(id=f"actor{a}_{emotion}_L{level}_{sentence_id(s)}", actor=a,
+                                          emotion=emotion, level=level, sentence_index=s,
+                                          split="train" if s < n_train else "test"))
+    return plans
+
+
+def generate_corpus(profile: Profile, out: str | Path, *, overwrite: bool = False, progress: bool = True,
+                    device: str | None = None) -> Path:
+    """Synthesise the corpus described by ``profile.synth`` into the dataset folder ``out``."""
+    from tqdm.auto import tqdm
+
+    cfg, media = profile.synth, profile.media
+    plans = plan_corpus(cfg)
+    out = Path(out)
+    parent = out.resolve().parent
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise DatasetError(f"{out}: the folder {parent} is not writable")
+    device = device or resolve_device(profile)
+    model = build_procedural_model()
+    actors = make_actors(cfg.n_actors, cfg.seed, model.au_names, model.shape_basis.shape[2], n_voices=cfg.n_voices)
+    sentences = choose_sentences(cfg.n_sentences)
+    sizes = {a.index: (cfg.image_size if a.index == 0 or not cfg.others_image_size else cfg.others_image_size)
+             for a in actors}
+    cameras = {size: default_camera(size, device=device) for size in set(sizes.values())}
+    extra = {"seed": cfg.seed, "profile": profile.name, "model": "procedural", "target_speaker": actors[0].id,
+             "emotion_set": cfg.emotion_set, "sentences": {sentence_id(i): s for i, s in enumerate(sentences)},
+             "voices": {a.id: a.voice for a in actors},
+             "synth_config": {**to_dict(profile)["synth"], "media": to_dict(profile)["media"]}}
+    with DatasetWriter(out, source="synthetic", emotions=emotion_list(cfg.emotion_set), fps=media.fps,
+                       sample_rate=media.sample_rate, expression_dims=media.expression_dims,
+                       overwrite=overwrite, extra=extra) as writer:
+        for actor in actors:
+            writer.add_speaker(actor.id, actor.beta_id)
+        for plan in tqdm(plans, desc="synth clips", unit="clip", disable=not progress):
+            actor = actors[plan.actor]
+            size = sizes[actor.index]
+            clip = synthesize_clip(
+                model, actor, sentences[plan.sentence_index], plan.emotion, plan.level,
+                camera=cameras[size], image_size=size, fps=media.fps, sample_rate=media.sample_rate,
+                lead_silence=cfg.lead_silence, tail_silence=cfg.tail_silence,
+                seed=np.random.SeedSequence([cfg.seed, 2, plan.actor, plan.sentence_index,
+                                             emotion_list(cfg.emotion_set).index(plan.emotion), plan.level]),
+                device=device)
+            writer.add_clip(id=plan.id, speaker=actor.id, emotion=plan.emotion, level=plan.level,
+                            split=plan.split, sentence=sentence_id(plan.sentence_index), audio=clip.audio,
+                            frames=clip.frames, arrays=clip.arrays, words=clip.words)
+    log.info("synthetic corpus: %d clips -> %s", len(plans), out)
+    return out
+
+
+def ensure_corpus(profile: Profile, out: str | Path, *, progress: bool = True, device: str | None = None) -> Path:
+    """Reuse the dataset at ``out`` if it was generated with the same synth settings, else (re)generate it."""
+    from ..data import ProcessedDataset
+
+    out = Path(out)
+    wanted = {**to_dict(profile)["synth"], "media": to_dict(profile)["media"]}
+    if (out / "manifest.json").exists():
+        try:
+            if ProcessedDataset(out).extra.get("synth_config") == wanted:
+                log.info("reusing the synthetic corpus at %s", out)
+                return out
+        except DatasetError as err:
+            log.warning("regenerating %s: %s", out, err)
+    return generate_corpus(profile, out, overwrite=True, progress=progress, device=device)
