@@ -261,7 +261,7 @@ def _build_profiles() -> dict[str, Profile]:
         # One H200-class GPU: every notebook under 10 minutes.
         "gpu": _profile(
             "gpu", "cuda",
-            synth=dict(n_actors=6, n_sentences=14, n_test_sentences=2, image_size=512,
+            synth=dict(n_actors=5, n_sentences=10, n_test_sentences=2, image_size=512,
                        others_image_size=128, all_levels=True),
             audio2exp=dict(iterations=8000, batch_size=64, checkpoint_every=1000),
             nerf=dict(backend="triton", iterations=30000, refine_start=15000, image_size=512,

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -26,7 +27,7 @@ _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class DatasetWriter:
-    """Context manager writing clips into a new dataset folder.
+    """Context manager writing clips into a new dataset folder; ``add_clip`` is thread-safe.
 
     >>> with DatasetWriter(out, source="synthetic", emotions=EMOTIONS) as w:   # doctest: +SKIP
     ...     w.add_speaker("actor0", beta_id)
@@ -47,6 +48,7 @@ class DatasetWriter:
         self.extra = dict(extra or {})
         self._speakers: dict[str, str] = {}
         self._clips: list[ClipRecord] = []
+        self._lock = threading.Lock()  # add_clip may be called from several threads
         self._closed = False
         try:
             if self.staging.exists():
@@ -87,8 +89,9 @@ class DatasetWriter:
         """Validate and write one clip: audio [S] float in [-1,1] at sample_rate, frames [T,H,W,3] uint8,
         per-frame ``arrays`` (see CLIP_ARRAYS) and the ``words`` transcript dict."""
         self._check_id(id, "clip id")
-        if any(c.id == id for c in self._clips):
-            raise DatasetError(f"clip {id!r}: duplicate clip id")
+        with self._lock:
+            if any(c.id == id for c in self._clips):
+                raise DatasetError(f"clip {id!r}: duplicate clip id")
         if speaker not in self._speakers:
             raise DatasetError(f"clip {id!r}: speaker {speaker!r} was not added (add_speaker first)")
         if emotion not in self.emotions:
@@ -119,12 +122,14 @@ class DatasetWriter:
         record = ClipRecord(id=id, speaker=speaker, emotion=emotion, level=int(level), split=split,
                             n_frames=n_frames, fps=self.fps, image_size=size, sentence=sentence,
                             paths=paths)
-        self._clips.append(record)
+        with self._lock:
+            self._clips.append(record)
         return record
 
     # -- finish ---------------------------------------------------------------------------------
     def close(self) -> Path:
-        """Write manifest.json and move the finished dataset onto ``root``."""
+        """Write manifest.json (clips sorted by id, whatever order they were added in) and move the
+        finished dataset onto ``root``."""
         if self._closed:
             return self.root
         if not self._clips:
@@ -132,7 +137,8 @@ class DatasetWriter:
             raise DatasetError(f"{self.root}: no clips were written; nothing to save")
         manifest = Manifest(source=self.source, fps=self.fps, sample_rate=self.sample_rate,
                             expression_dims=self.expression_dims, emotions=self.emotions,
-                            speakers=self._speakers, clips=tuple(self._clips), extra=self.extra)
+                            speakers=self._speakers, clips=tuple(sorted(self._clips, key=lambda c: c.id)),
+                            extra=self.extra)
         write_json_atomic(self.staging / "manifest.json", manifest.to_json())
         old = None
         if self.root.exists():

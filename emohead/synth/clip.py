@@ -65,7 +65,7 @@ def expression_track(model: MorphableModel, actor: Actor, emotion: str, level: i
 
 def frames_per_batch(image_size: int, device: str | torch.device) -> int:
     """Frames rendered together: bounded by pixel count so memory stays flat."""
-    budget = 2**20 if str(device).startswith("cuda") else 2**18
+    budget = 2**22 if str(device).startswith("cuda") else 2**18
     return max(1, budget // (image_size * image_size))
 
 
