@@ -61,3 +61,15 @@ def emotion_loadings(model: MorphableModel, emotions: Sequence[str], level: int 
     """alpha [E, 10] of each emotion prototype: how much every dim carries each emotion (Fig. 5A)."""
     return np.stack([np.asarray(model.alpha_from_au(emotion_au(e, level, model.au_names)), np.float32)
                      for e in emotions])
+
+
+def tile_images(images: np.ndarray, columns: int) -> np.ndarray:
+    """Images [N, H, W, 3] as one mosaic [rows * H, columns * W, 3] at native resolution (blank-padded)."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    canvas = np.full((rows * h, columns * w, c), 255, dtype=images.dtype)
+    for i, img in enumerate(images):
+        r, col = divmod(i, columns)
+        canvas[r * h:(r + 1) * h, col * w:(col + 1) * w] = img
+    return canvas
