@@ -85,17 +85,19 @@ class FeatureConfig:
     audio_backend: Literal["spectral", "hubert"] = "spectral"
     """v~ extractor: 'hubert' is the paper's HuBERT-base; 'spectral' the embedded default (Sec. III-A)."""
     audio_dim: int = 768
-    """Width of v~ (HuBERT-base hidden size, Sec. III-A)."""
+    """Width of v~ from the pretrained backend (HuBERT-base hidden size, Sec. III-A); checked against the model."""
     emotion_backend: Literal["prosody", "emotion2vec"] = "prosody"
     """e~ extractor: 'emotion2vec' is the paper's emotion2vec-base; 'prosody' the embedded default (Sec. III-A)."""
     emotion_dim: int = 768
-    """Width of e~ (emotion2vec-base, Sec. III-A)."""
+    """Width of e~ from the pretrained backend (emotion2vec-base, Sec. III-A); checked against the model."""
     transcript_backend: Literal["dataset", "funasr"] = "dataset"
     """Where word timings come from: the clip's own transcript, or FunASR timestamped ASR (Fig. 9)."""
     text_backend: Literal["hashed", "llama"] = "hashed"
     """g~ extractor: 'llama' is the paper's LLaMA-2-7B hidden state; 'hashed' the embedded default (Sec. III-A)."""
     text_dim: int = 4096
-    """Width of g~ (LLaMA-2-7B hidden size, Sec. III-A)."""
+    """Width of g~ from the pretrained backend (LLaMA-2-7B hidden size, Sec. III-A); checked against the model."""
+    hashed_dim: int = 256
+    """Width of the embedded 'hashed' text feature (ours; a stand-in for the 4096-d LLaMA state)."""
     hubert_path: str = ""
     """Local directory or hub id of a HuBERT model (empty: not configured; ours)."""
     emotion2vec_path: str = ""
@@ -104,6 +106,26 @@ class FeatureConfig:
     """Local directory of a FunASR timestamped ASR model (empty: not configured; ours)."""
     llama_path: str = ""
     """Local directory or hub id of a LLaMA model (empty: not configured; ours)."""
+
+
+@dataclass(frozen=True)
+class AnalyserConfig:
+    """The face analyser: a CNN playing 3DDFA's, OpenFace's and the emotion classifier's roles (DESIGN.md)."""
+
+    input_size: int = 96
+    """Side of the face crop the CNN sees, in pixels (ours)."""
+    n_train: int = 20000
+    """Training renders from the synthetic generator, never the corpus test clips (ours)."""
+    n_val: int = 1000
+    """Held-out renders for the reported errors (ours)."""
+    epochs: int = 12
+    """Passes over the training renders (ours)."""
+    batch_size: int = 128
+    """Images per optimisation step (ours)."""
+    lr: float = 2e-3
+    """Adam learning rate with cosine decay (ours)."""
+    width: int = 32
+    """Channels of the first convolution; doubled at each stage (ours)."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +236,8 @@ class Profile:
     """Synthetic world (ours)."""
     features: FeatureConfig = field(default_factory=FeatureConfig)
     """Feature extraction (Sec. III-A)."""
+    analyser: AnalyserConfig = field(default_factory=AnalyserConfig)
+    """Face analyser: alpha, landmarks, identity, AUs and emotion from images (Sec. III-B, IV)."""
     hyperplanes: HyperplaneConfig = field(default_factory=HyperplaneConfig)
     """Emotion hyperplanes (Sec. III-B)."""
     audio2exp: Audio2ExpConfig = field(default_factory=Audio2ExpConfig)
@@ -224,7 +248,7 @@ class Profile:
     """Evaluation (Sec. IV)."""
 
 
-STAGES: tuple[str, ...] = ("media", "synth", "features", "hyperplanes", "audio2exp", "nerf", "eval")
+STAGES: tuple[str, ...] = ("media", "synth", "features", "analyser", "hyperplanes", "audio2exp", "nerf", "eval")
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,6 +265,8 @@ def _build_profiles() -> dict[str, Profile]:
         "smoke": _profile(
             "smoke", "cpu",
             synth=dict(n_actors=2, n_sentences=3, n_test_sentences=1, image_size=64),
+            features=dict(hashed_dim=64),
+            analyser=dict(input_size=64, n_train=1500, n_val=200, epochs=3, batch_size=64, width=16),
             audio2exp=dict(d=64, dh=64, ffn_widths=(64, 32), iterations=60, batch_size=8,
                            checkpoint_every=30),
             nerf=dict(iterations=60, refine_start=30, image_size=64, hash_levels=8,
@@ -251,6 +277,7 @@ def _build_profiles() -> dict[str, Profile]:
         "cpu": _profile(
             "cpu", "cpu",
             synth=dict(n_actors=3, n_sentences=6, n_test_sentences=1, image_size=128),
+            analyser=dict(n_train=12000, n_val=1000, epochs=8),
             audio2exp=dict(d=128, dh=128, ffn_widths=(256, 128, 128, 64), iterations=1500,
                            batch_size=16, checkpoint_every=250),
             nerf=dict(iterations=1500, refine_start=750, image_size=128, hash_levels=12,
@@ -263,6 +290,7 @@ def _build_profiles() -> dict[str, Profile]:
             "gpu", "cuda",
             synth=dict(n_actors=5, n_sentences=10, n_test_sentences=2, image_size=512,
                        others_image_size=128, all_levels=True),
+            analyser=dict(input_size=128, n_train=60000, n_val=2000, epochs=20, batch_size=256, width=48),
             audio2exp=dict(iterations=8000, batch_size=64, checkpoint_every=1000),
             nerf=dict(backend="triton", iterations=30000, refine_start=15000, image_size=512,
                       hash_log2_size=19, rays_per_batch=8192, samples_per_ray=64,

@@ -47,7 +47,7 @@ def _field_docstrings(cls) -> dict[str, str]:
     return docs
 
 
-@pytest.mark.parametrize("cls", [C.MediaConfig, C.SynthConfig, C.FeatureConfig, C.HyperplaneConfig,
+@pytest.mark.parametrize("cls", [C.MediaConfig, C.SynthConfig, C.FeatureConfig, C.AnalyserConfig, C.HyperplaneConfig,
                                  C.Audio2ExpConfig, C.NerfConfig, C.EvalConfig, C.Profile])
 def test_every_field_has_a_docstring_citing_its_source(cls):
     docs = _field_docstrings(cls)
