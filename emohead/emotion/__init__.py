@@ -1,1 +1,9 @@
-"""emotion stage (see DESIGN.md)."""
+"""Emotion hyperplanes in the 3DMM expression space: training, refinement, blending, switching (Sec. III-B)."""
+from .balance import group_counts, mar_balanced_indices, mar_groups
+from .editing import blend_normal, refine, switch_schedule, switch_weights
+from .hyperplanes import (EmotionHyperplanes, HyperplaneError, HyperplaneSettings, fit_hyperplanes,
+                          per_emotion_accuracy)
+
+__all__ = ["group_counts", "mar_balanced_indices", "mar_groups", "blend_normal", "refine", "switch_schedule",
+           "switch_weights", "EmotionHyperplanes", "HyperplaneError", "HyperplaneSettings", "fit_hyperplanes",
+           "per_emotion_accuracy"]

@@ -1,0 +1,49 @@
+"""Editing expressions with emotion hyperplanes (eq. 9, App. B).
+
+- refinement: ``alpha^ = alpha~ + tau * w_z`` (eq. 9); larger tau moves further into emotion z,
+  negative tau away from it;
+- blending two emotions: ``w = (1 - lambda) w_1 + lambda w_2`` (App. B (3));
+- switching emotion inside a clip: ``w_1`` until time t, then a linear ramp to ``w_2`` (Fig. 4A).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .hyperplanes import EmotionHyperplanes, HyperplaneError
+
+
+def refine(alpha_tilde: np.ndarray, tau: np.ndarray | float, normal: np.ndarray) -> np.ndarray:
+    """eq. 9: alpha^ = alpha~ + tau * w_z. alpha~ [..., m], tau [...] or scalar, normal [m] or [..., m]."""
+    alpha_tilde = np.asarray(alpha_tilde, dtype=np.float32)
+    normal = np.asarray(normal, dtype=np.float32)
+    tau = np.asarray(tau, dtype=np.float32)
+    if normal.shape[-1] != alpha_tilde.shape[-1]:
+        raise HyperplaneError(f"normal has {normal.shape[-1]} dims, alpha~ has {alpha_tilde.shape[-1]}")
+    if not (np.isfinite(alpha_tilde).all() and np.isfinite(tau).all()):
+        raise HyperplaneError("alpha~ or tau contains NaN or inf")
+    return alpha_tilde + tau[..., None] * normal
+
+
+def blend_normal(planes: EmotionHyperplanes, emotion_a: str, emotion_b: str, weight: float | np.ndarray) -> np.ndarray:
+    """(1 - weight) w_a + weight w_b, weight in [0, 1] (scalar -> [m]; [T] -> [T, m])."""
+    weight = np.asarray(weight, dtype=np.float32)
+    if ((weight < 0) | (weight > 1)).any():
+        raise HyperplaneError(f"blend weight must lie in [0, 1], got {weight.min()}..{weight.max()}")
+    wa, wb = planes.normal(emotion_a), planes.normal(emotion_b)
+    return (1.0 - weight)[..., None] * wa + weight[..., None] * wb
+
+
+def switch_weights(n_frames: int, fps: float, switch_time: float, ramp: float = 0.5) -> np.ndarray:
+    """Per-frame blend weight [T]: 0 before ``switch_time``, rising linearly to 1 over ``ramp`` seconds."""
+    if n_frames < 0 or fps <= 0 or ramp < 0:
+        raise HyperplaneError(f"need n_frames >= 0, fps > 0, ramp >= 0; got {n_frames}, {fps}, {ramp}")
+    t = np.arange(n_frames) / fps
+    if ramp == 0:
+        return (t >= switch_time).astype(np.float32)
+    return np.clip((t - switch_time) / ramp, 0.0, 1.0).astype(np.float32)
+
+
+def switch_schedule(planes: EmotionHyperplanes, emotion_a: str, emotion_b: str, n_frames: int, fps: float,
+                    switch_time: float, ramp: float = 0.5) -> np.ndarray:
+    """Per-frame normals [T, m]: w_a, then a linear ramp to w_b starting at ``switch_time`` (App. B (3))."""
+    return blend_normal(planes, emotion_a, emotion_b, switch_weights(n_frames, fps, switch_time, ramp))
