@@ -1,8 +1,11 @@
 """MAR-balanced sampling (Sec. III-B): mouth openness must not bias the emotion hyperplanes.
 
 The mouth aspect ratio's range [min, max] is split into ``groups`` equal-width groups; for a binary
-problem (emotion z against the rest) the same number of samples is drawn from every (group, class)
-cell, so that both classes have the same distribution of mouth openness.
+problem (emotion z against the rest) each group contributes the same number of samples of both
+classes, so both classes share one distribution of mouth openness and MAR cannot separate them.
+With ``equal_groups=True`` every (group, class) cell also gets the same count (the strictest
+reading of the paper's "sample evenly across the 5 groups"); it throws away much more data when
+one group is sparse, so it is off by default.
 """
 from __future__ import annotations
 
@@ -27,10 +30,11 @@ def mar_groups(mar: np.ndarray, groups: int = 5, value_range: tuple[float, float
 
 
 def mar_balanced_indices(mar: np.ndarray, positive: np.ndarray, *, groups: int = 5,
-                         rng: np.random.Generator | None = None) -> np.ndarray:
-    """Indices with equal counts per (MAR group, class); groups lacking either class are dropped.
+                         rng: np.random.Generator | None = None, equal_groups: bool = False) -> np.ndarray:
+    """Indices with equal class counts in every MAR group; groups lacking either class are dropped.
 
-    ``positive`` [N] bool marks class y+. The count per cell is the smallest cell's count.
+    ``positive`` [N] bool marks class y+. Group g gives min(#y+ in g, #y- in g) of each class, or,
+    with ``equal_groups``, the smallest count over all cells.
     """
     rng = rng or np.random.default_rng(0)
     positive = np.asarray(positive, dtype=bool)
@@ -44,8 +48,11 @@ def mar_balanced_indices(mar: np.ndarray, positive: np.ndarray, *, groups: int =
     dropped = sorted(set(range(groups)) - set(usable))
     if dropped:
         log.debug("MAR groups %s lack one class and are left out of balancing", dropped)
-    n = min(len(cells[(k, c)]) for k in usable for c in (True, False))
-    picked = [rng.choice(cells[(k, c)], size=n, replace=False) for k in usable for c in (True, False)]
+    per_group = {k: min(len(cells[(k, True)]), len(cells[(k, False)])) for k in usable}
+    if equal_groups:
+        smallest = min(per_group.values())
+        per_group = {k: smallest for k in usable}
+    picked = [rng.choice(cells[(k, c)], size=per_group[k], replace=False) for k in usable for c in (True, False)]
     return np.sort(np.concatenate(picked))
 
 

