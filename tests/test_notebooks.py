@@ -70,7 +70,16 @@ def _check_data(m):
     assert m["synth_seconds"] < 120
 
 
+def _check_hyperplanes(m):
+    assert m["n_emotions"] == 8 and m["train_frames"] > 500
+    assert m["mean_accuracy_balanced"] > 0.8          # well above chance (0.5) on held-out sentences
+    assert m["mean_cosine_to_generator"] > 0.6        # normals point along the generator's emotion directions
+    after = m["happy_mar_groups_after"]
+    assert after[0] == after[1]                       # balancing: both classes share one MAR histogram
+
+
 CHECKS = {
     "00_overview": _check_overview,
     "01_data_and_features": _check_data,
+    "02_emotion_hyperplanes": _check_hyperplanes,
 }

@@ -8,7 +8,7 @@ from .clip import ClipData, synthesize_clip
 from .corpus import ensure_corpus, generate_corpus, plan_corpus
 from .emotions import CREMA_EMOTIONS, MEAD_EMOTIONS, emotion_au
 from .portraits import (dimension_sweep_images, emotion_alphas, emotion_grid_images, emotion_loadings,
-                        prototype_table, render_alphas, tile_images)
+                        prototype_table, render_alpha_grid, render_alphas, tile_images)
 from .prosody import emotional_prosody
 from .sentences import SENTENCES
 from .speech import VOICES, Prosody, synthesize
@@ -16,6 +16,6 @@ from .speech import VOICES, Prosody, synthesize
 __all__ = [
     "Actor", "make_actors", "ClipData", "synthesize_clip", "ensure_corpus", "generate_corpus", "plan_corpus",
     "CREMA_EMOTIONS", "MEAD_EMOTIONS", "emotion_au", "dimension_sweep_images", "emotion_alphas",
-    "emotion_grid_images", "emotion_loadings", "prototype_table", "render_alphas", "tile_images", "emotional_prosody",
+    "emotion_grid_images", "emotion_loadings", "prototype_table", "render_alpha_grid", "render_alphas", "tile_images", "emotional_prosody",
     "SENTENCES", "VOICES", "Prosody", "synthesize",
 ]

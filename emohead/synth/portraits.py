@@ -73,3 +73,11 @@ def tile_images(images: np.ndarray, columns: int) -> np.ndarray:
         r, col = divmod(i, columns)
         canvas[r * h:(r + 1) * h, col * w:(col + 1) * w] = img
     return canvas
+
+
+def render_alpha_grid(model: MorphableModel, actor: Actor, alphas: np.ndarray, image_size: int, *,
+                      device: str | torch.device = "cpu") -> np.ndarray:
+    """Portraits [R, C, H, W, 3] for a grid of expressions alphas [R, C, m]."""
+    alphas = np.asarray(alphas, np.float32)
+    flat = render_alphas(model, actor, alphas.reshape(-1, alphas.shape[-1]), image_size, device=device)
+    return flat.reshape(*alphas.shape[:2], *flat.shape[1:])

@@ -1,7 +1,8 @@
 """Matplotlib figures; every function returns a Figure (no plt.show, no file writes)."""
 from .features import alignment_figure, alpha_comparison, feature_heatmaps
+from .hyperplanes import accuracy_bars, alpha_projection, mar_group_histograms
 from .pipeline import pipeline_figure
 from .synth import alpha_traces, au_prototype_heatmap, frame_strip, image_grid, matrix_heatmap, speech_figure
 
-__all__ = ["alignment_figure", "alpha_comparison", "feature_heatmaps", "pipeline_figure", "alpha_traces", "au_prototype_heatmap", "frame_strip", "image_grid",
+__all__ = ["accuracy_bars", "alpha_projection", "mar_group_histograms", "alignment_figure", "alpha_comparison", "feature_heatmaps", "pipeline_figure", "alpha_traces", "au_prototype_heatmap", "frame_strip", "image_grid",
            "matrix_heatmap", "speech_figure"]

@@ -132,3 +132,22 @@ def test_unknown_emotion_lookup():
     planes = fit_hyperplanes(alpha, labels, mar, emotions=EMOTIONS)
     with pytest.raises(HyperplaneError, match="unknown emotion 'bored'"):
         planes.normal("bored")
+
+
+def test_cli_fit_hyperplanes(tmp_path, capsys):
+    from emohead.cli import main
+    from emohead.config import load_profile
+    from emohead.synth.corpus import generate_corpus
+
+    data = tmp_path / "data"
+    generate_corpus(load_profile("smoke", {"synth.n_actors": 1, "synth.image_size": 32}), data, progress=False)
+    assert main(["fit-hyperplanes", "--profile", "smoke", "--data", str(data), "--out", str(tmp_path / "hp")]) == 0
+    planes = EmotionHyperplanes.load(tmp_path / "hp" / "hyperplanes.npz")
+    assert len(planes.emotions) == 8
+    import json
+
+    report = json.loads((tmp_path / "hp" / "report.json").read_text())
+    assert set(report["accuracy_balanced"]) <= set(planes.emotions)
+    assert "cosine_to_generator_balanced" in report
+    assert main(["fit-hyperplanes", "--data", str(data), "--out", str(tmp_path / "x"), "--speaker", "nobody"]) == 2
+    assert "--speaker 'nobody'" in capsys.readouterr().err
