@@ -75,9 +75,8 @@ def test_hashed_text_is_deterministic_unit_norm_and_has_a_silence_vector():
     assert normalize_word("Don't,") == "don't"
     assert np.linalg.norm(enc.silence) == pytest.approx(1.0) and abs(enc.silence @ a[0]) < 0.5
     # fixed across processes: a stable hash (not Python's salted hash()); pinned values
-    v = word_vector("hello", 8)
-    np.testing.assert_allclose(v, word_vector("HELLO", 8))
-    assert HashedTextEncoder(8).encode(["hello"])[0].tolist() == v.tolist()
+    np.testing.assert_allclose(word_vector("hello", 4), [0.57103044, -0.61850458, -0.53671533, 0.05755878], rtol=1e-6)
+    np.testing.assert_array_equal(HashedTextEncoder(4).encode(["HELLO"])[0], word_vector("hello", 4))
 
 
 def test_text_features_follow_the_words_on_frames():
