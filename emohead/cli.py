@@ -57,6 +57,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .extract import run_extraction
+
+    cfg = _profile_from_args(args)
+    if args.analyser is not None and not Path(args.analyser).is_file():
+        raise CommandError(f"--analyser {args.analyser}: no such file")
+    result = run_extraction(cfg, args.data, args.out, analyser_path=args.analyser, progress=True)
+    m = result.dataset_metrics
+    extra = (f"; test split: alpha RMSE {m['alpha_rmse']:.3f}, landmarks {m['landmark_px']:.2f} px, "
+             f"clip emotion accuracy {m['clip_emotion_accuracy']:.2f}") if m else ""
+    print(f"features -> {result.features_dir}; analysis -> {result.analysis_dir}{extra}")
+    return 0
+
+
 def cmd_fit_hyperplanes(args: argparse.Namespace) -> int:
     from .data import ProcessedDataset
     from .emotion import hyperplane_report
@@ -72,8 +86,16 @@ def cmd_fit_hyperplanes(args: argparse.Namespace) -> int:
         from .synth import emotion_loadings
 
         true_dirs = dict(zip(ds.emotions, emotion_loadings(build_procedural_model(), ds.emotions)))
+    source = {}
+    if args.analysis is not None:
+        from .extract import analysis_source
+
+        if not Path(args.analysis).is_dir():
+            raise CommandError(f"--analysis {args.analysis}: no such folder (run `emohead extract` first)")
+        source = {"alpha_source": analysis_source(args.analysis)}
     planes, report = hyperplane_report(ds, cfg.hyperplanes, seed=cfg.seed, speaker=args.speaker,
-                                       true_directions=true_dirs)
+                                       true_directions=true_dirs, **source)
+    report["alpha_source"] = "analyser" if source else "dataset"
     path = planes.save(Path(args.out) / "hyperplanes.npz")
     write_json_atomic(Path(args.out) / "report.json", report)
     acc = report["accuracy_balanced"]
@@ -124,11 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
     p.set_defaults(func=cmd_synth)
 
+    p = sub.add_parser("extract", help="per-frame features (v~, e~, g~) and face analysis of a dataset")
+    _common(p)
+    p.add_argument("--data", type=Path, required=True, help="processed dataset folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (features/, analyser/, analysis/)")
+    p.add_argument("--analyser", type=Path, default=None, help="a trained analyser checkpoint (default: train one)")
+    p.set_defaults(func=cmd_extract)
+
     p = sub.add_parser("fit-hyperplanes", help="train the emotion hyperplanes (one linear SVM per emotion)")
     _common(p)
     p.add_argument("--data", type=Path, required=True, help="processed dataset folder")
     p.add_argument("--out", type=Path, required=True, help="folder for hyperplanes.npz/.json and report.json")
     p.add_argument("--speaker", default=None, help="person whose frames train the planes (default: the target)")
+    p.add_argument("--analysis", type=Path, default=None,
+                   help="use alpha read from video by the analyser (the analysis/ folder of `emohead extract`) "
+                        "instead of the dataset's alpha, as the paper uses 3DDFA")
     p.set_defaults(func=cmd_fit_hyperplanes)
 
     p = sub.add_parser("config", help="print a profile's resolved configuration as YAML")

@@ -68,6 +68,13 @@ def _check_data(m):
     assert m["dims_entangled_with_3plus_emotions"] >= 1
     assert m["mar_range"][1] > m["mar_range"][0] + 0.1
     assert m["synth_seconds"] < 120
+    assert m["feature_dims"]["audio"] > 0 and m["feature_dims"]["text"] == 64  # smoke: features.hashed_dim=64
+    assert m["feature_backends"] == {"audio": "spectral", "emotion": "prosody", "transcript": "dataset", "text": "hashed"}
+    assert m["silence_frames_in_test_clip"] >= 5                 # lead-in silence is padded (Fig. 9)
+    held_out = m["analyser_held_out"]
+    assert held_out["landmark_px"] < 3.0                         # 64 px frames, smoke-sized analyser
+    test = m["analyser_on_test_split"]
+    assert test["clips"] == 16 and test["landmark_px"] < 3.0
 
 
 def _check_hyperplanes(m):

@@ -10,7 +10,7 @@ played by a network trained on renders of the generator (DESIGN.md, "The embedde
 It is an evaluator: it is trained on fresh renders with its own seeds and never sees a corpus clip.
 
 Loss (ours): ``L = w_lm MSE(landmarks, crop-normalised) + MSE(alpha) + w_beta MSE(beta) + L1(AU)
-+ w_ce CE(emotion)``; Adam with cosine learning-rate decay.
++ w_ce CE(emotion)``; Adam with a short linear warm-up, cosine learning-rate decay and gradient clipping.
 
 Main entry points::
 
@@ -43,8 +43,14 @@ log = logging.getLogger(__name__)
 
 FORMAT = "emohead-face-analyser"
 VERSION = 1
-LOSS_WEIGHTS: dict[str, float] = {"landmarks": 20.0, "alpha": 1.0, "beta": 0.5, "au": 1.0, "emotion": 0.3}
+LOSS_WEIGHTS: dict[str, float] = {"landmarks": 100.0, "alpha": 1.0, "beta": 0.5, "au": 1.0, "emotion": 0.3}
 """Weights of the terms of the training loss (ours; landmarks are in crop units, ~0.02 per px)."""
+
+
+WARMUP_FRACTION = 0.05
+"""Share of the optimisation steps with a linear learning-rate warm-up (ours)."""
+GRAD_CLIP = 2.0
+"""Gradient-norm clip per step (ours)."""
 
 
 class AnalyserError(ValueError):
@@ -89,8 +95,8 @@ class AnalyserOutput:
 class FaceAnalyser(nn.Module):
     """Image -> landmarks, alpha, beta_id, AU intensities, emotion logits.
 
-    Trunk: stem conv (stride 2) and four stages of residual blocks at widths w, 2w, 4w, 8w, each
-    halving the resolution, then average pooling to a 3x3 grid (landmarks need where, not only what),
+    Trunk: stem conv (stride 2) and four residual blocks at widths w, 2w, 4w, 8w, each halving the
+    resolution (one block per stage keeps a CPU step cheap), then average pooling to a 3x3 grid (landmarks need where, not only what),
     a shared 256-d layer and one linear head per quantity.
     """
 
@@ -111,8 +117,7 @@ class FaceAnalyser(nn.Module):
         w = int(width)
         self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True))
         chans = [w, w, 2 * w, 4 * w, 8 * w]
-        self.stages = nn.Sequential(*[nn.Sequential(_Block(chans[i], chans[i + 1], 2),
-                                                    _Block(chans[i + 1], chans[i + 1], 1)) for i in range(4)])
+        self.stages = nn.Sequential(*[_Block(chans[i], chans[i + 1], 2) for i in range(4)])
         self.pool = nn.AdaptiveAvgPool2d(3)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(8 * w * 9, 256), nn.ReLU(inplace=True))
         self.head_landmarks = nn.Linear(256, 2 * n_landmarks)
@@ -269,7 +274,14 @@ def train_analyser(cfg: AnalyserConfig, *, image_size: int, seed: int = 0, devic
     bs = min(cfg.batch_size, len(train))
     steps_per_epoch = max(1, len(train) // bs)                      # drop the ragged last batch (BN)
     total = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    warm = max(1, int(WARMUP_FRACTION * total))
+
+    def lr_factor(step: int) -> float:                              # linear warm-up, then cosine decay
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / max(1, total - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     gen = np.random.default_rng(np.random.SeedSequence([int(seed), 0xA7A1, 9]))
     history: dict[str, Any] = {"loss": [], "terms": [], "val": [], "step_loss": []}
     t1 = time.perf_counter()
@@ -285,6 +297,7 @@ def train_analyser(cfg: AnalyserConfig, *, image_size: int, seed: int = 0, devic
             loss, terms = analyser_loss(pred, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
             opt.step()
             sched.step()
             tot += float(loss.detach())
