@@ -83,6 +83,8 @@ def _check_hyperplanes(m):
     assert m["mean_cosine_to_generator"] > 0.6        # normals point along the generator's emotion directions
     after = m["happy_mar_groups_after"]
     assert after[0] == after[1]                       # balancing: both classes share one MAR histogram
+    by_tau = m["recognition_mean_by_tau"]
+    assert set(by_tau) == {"tau=0", "tau=3", "tau=6"} and all(0 <= v <= 1 for v in by_tau.values())
 
 
 CHECKS = {

@@ -12,3 +12,6 @@ from .training import (FrameTable, dataset_alpha, gather_frames, held_out_accura
 
 __all__ += ["FrameTable", "dataset_alpha", "gather_frames", "held_out_accuracy", "hyperplane_report", "normal_cosines",
             "train_from_dataset"]
+from .recognition import refinement_recognition
+
+__all__ += ["refinement_recognition"]
