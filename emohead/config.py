@@ -266,7 +266,7 @@ def _build_profiles() -> dict[str, Profile]:
             "smoke", "cpu",
             synth=dict(n_actors=2, n_sentences=3, n_test_sentences=1, image_size=64),
             features=dict(hashed_dim=64),
-            analyser=dict(input_size=64, n_train=1500, n_val=200, epochs=3, batch_size=64, width=16),
+            analyser=dict(input_size=64, n_train=4000, n_val=200, epochs=12, batch_size=64, width=16),
             audio2exp=dict(d=64, dh=64, ffn_widths=(64, 32), iterations=60, batch_size=8,
                            checkpoint_every=30),
             nerf=dict(iterations=60, refine_start=30, image_size=64, hash_levels=8,
@@ -277,7 +277,7 @@ def _build_profiles() -> dict[str, Profile]:
         "cpu": _profile(
             "cpu", "cpu",
             synth=dict(n_actors=3, n_sentences=6, n_test_sentences=1, image_size=128),
-            analyser=dict(n_train=12000, n_val=1000, epochs=8),
+            analyser=dict(n_train=12000, n_val=1000, epochs=6),
             audio2exp=dict(d=128, dh=128, ffn_widths=(256, 128, 128, 64), iterations=1500,
                            batch_size=16, checkpoint_every=250),
             nerf=dict(iterations=1500, refine_start=750, image_size=128, hash_levels=12,

@@ -10,6 +10,8 @@ Main entry points::
 """
 from __future__ import annotations
 
+from .analyser import (AnalyserOutput, FaceAnalyser, analyse_frames, evaluate_analyser, load_analyser,
+                       save_analyser, train_analyser)
 from .appearance import Appearance, apply_appearance, identity_appearance
 from .bfm import load_bfm_3ddfa
 from .camera import Camera, default_camera, rotation_from_euler
@@ -20,6 +22,8 @@ from .procedural import build_procedural_model, sample_expression_aus
 from .raster import Fragments, RenderOutput, rasterize, render_faces
 
 __all__ = [
+    "AnalyserOutput", "FaceAnalyser", "analyse_frames", "evaluate_analyser", "load_analyser", "save_analyser",
+    "train_analyser",
     "Appearance", "apply_appearance", "identity_appearance", "load_bfm_3ddfa", "Camera", "default_camera",
     "rotation_from_euler", "AU_DESCRIPTIONS", "AU_NAMES", "build_au_basis", "mouth_aspect_ratio", "FACE_LABELS",
     "PARSING_LABELS", "MorphableModel", "build_procedural_model", "sample_expression_aus", "Fragments",
