@@ -31,13 +31,16 @@ def pool_to_frames(feats: np.ndarray, *, hop: int, field: int, sample_rate: int,
     centres = (np.arange(len(feats)) * hop + field / 2.0) / sample_rate       # [N] seconds
     bins = np.floor(centres * fps).astype(np.int64)                           # video frame of each model frame
     inside = (bins >= 0) & (bins < n_frames)
-    sums = np.zeros((n_frames, feats.shape[1]), dtype=np.float64)
-    counts = np.zeros(n_frames, dtype=np.int64)
-    np.add.at(sums, bins[inside], feats[inside])
-    np.add.at(counts, bins[inside], 1)
-    out = np.empty_like(sums)
-    full = counts > 0
-    out[full] = sums[full] / counts[full, None]
+    out = np.zeros((n_frames, feats.shape[1]), dtype=np.float64)
+    full = np.zeros(n_frames, dtype=bool)
+    if inside.any():
+        # bins rise with time, so each video frame's model frames are one contiguous run: sum the runs
+        # with reduceat (np.add.at is ~100x slower on [3000, 768] arrays)
+        b, f = bins[inside], feats[inside].astype(np.float64)
+        frames, starts = np.unique(b, return_index=True)
+        counts = np.diff(np.append(starts, len(b)))
+        out[frames] = np.add.reduceat(f, starts, axis=0) / counts[:, None]
+        full[frames] = True
     if not full.all():  # edge frames without a model frame: nearest by time
         frame_centres = (np.flatnonzero(~full) + 0.5) / fps
         nearest = np.abs(centres[None, :] - frame_centres[:, None]).argmin(axis=1)
