@@ -104,6 +104,38 @@ def cmd_fit_hyperplanes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_a2e(args: argparse.Namespace) -> int:
+    from .audio2exp import train_audio2exp
+    from .data import ProcessedDataset
+    from .emotion import EmotionHyperplanes
+    from .features import FeatureStore
+
+    cfg = _profile_from_args(args)
+    ds = ProcessedDataset(args.data)
+    features = args.features if args.features is not None else Path(args.data).parent / "features"
+    if not (Path(features) / "index.json").is_file():
+        raise CommandError(f"--features {features}: no feature folder (index.json) there; run "
+                           f"`emohead extract --data {args.data} --out DIR` and pass --features DIR/features")
+    if not Path(args.hyperplanes).is_file():
+        raise CommandError(f"--hyperplanes {args.hyperplanes}: no such file (run `emohead fit-hyperplanes`)")
+    planes = EmotionHyperplanes.load(args.hyperplanes)
+    source = {}
+    if args.analysis is not None:
+        from .extract import analysis_source
+
+        if not Path(args.analysis).is_dir():
+            raise CommandError(f"--analysis {args.analysis}: no such folder (run `emohead extract` first)")
+        source = {"alpha_source": analysis_source(args.analysis)}
+    from .config import resolve_device
+
+    model, history = train_audio2exp(ds, FeatureStore(features), planes, cfg.audio2exp, args.out, seed=cfg.seed,
+                                     device=resolve_device(cfg), progress=True, **source)
+    final = history["final_val"]
+    print(f"audio-expression model ({cfg.audio2exp.variant}, {cfg.audio2exp.loss}) -> {args.out}; "
+          f"test-split RMSE {final['rmse']:.3f} over {final['frames']} frames")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     import yaml
 
@@ -162,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use alpha read from video by the analyser (the analysis/ folder of `emohead extract`) "
                         "instead of the dataset's alpha, as the paper uses 3DDFA")
     p.set_defaults(func=cmd_fit_hyperplanes)
+
+    p = sub.add_parser("train-a2e", help="train the audio-expression module (resumes an interrupted run)")
+    _common(p)
+    p.add_argument("--data", type=Path, required=True, help="processed dataset folder")
+    p.add_argument("--hyperplanes", type=Path, required=True, help="hyperplanes.npz from `emohead fit-hyperplanes`")
+    p.add_argument("--out", type=Path, required=True, help="output folder (model, checkpoint, history)")
+    p.add_argument("--features", type=Path, default=None,
+                   help="feature folder of `emohead extract` (default: features/ beside --data)")
+    p.add_argument("--analysis", type=Path, default=None,
+                   help="train on alpha read from video by the analyser (analysis/ of `emohead extract`)")
+    p.add_argument("--seed", type=int, default=None, help="override the global seed")
+    p.set_defaults(func=cmd_train_a2e)
 
     p = sub.add_parser("config", help="print a profile's resolved configuration as YAML")
     _common(p)

@@ -1,0 +1,198 @@
+"""The audio-expression module (Sec. III-A, eq. 1-9) and its ablation variants (Table IV).
+
+Per frame i the module reads audio v~_i, audio emotion e~_i and the text g~_i of the word spoken at i,
+and predicts expression parameters alpha~_i [m] and a refinement weight tau_i; with the emotion
+hyperplane normal w_z of the tag z the output is alpha^_i = alpha~_i + tau_i w_z (eq. 9).
+
+Variants (``Audio2ExpConfig.variant``):
+
+- ``full``: eq. 1-9 exactly: projections E1..E3, fusion F, FusedAttn, FFN1 / FFN2, refinement.
+- ``no_alignment``: "w/o audio expression alignment": [v; e; g] concatenated and passed through one
+  standard self-attention transformer layer instead of FusedAttn (no fusion F).
+- ``no_refinement``: "w/o hyperplane refinement": no tau, no w_z; the module predicts alpha~ and the
+  renderer receives [z; alpha~] with z the integer tag (:meth:`Audio2Expression.expression_code`).
+
+Inputs carry ``n`` context frames before the W predicted frames (silence before a clip's start), so
+F over i-n..i is defined for every predicted frame. Neither attention sees frame positions; the
+fusion F is what gives FusedAttn its temporal context.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import Audio2ExpConfig
+from .data import STREAMS
+
+
+def neighbour_fusion(v: torch.Tensor, e: torch.Tensor, n: int) -> torch.Tensor:
+    """F(v, e)_i = sum_{k=i-n..i} (v_k + e_k) (Sec. III-A).
+
+    v, e: [B, n + W, d] with ``n`` context frames first -> [B, W, d] for the W frames after the context.
+    """
+    x = v + e                                                         # [B, n+W, d]
+    c = torch.cumsum(x, dim=1)
+    c = torch.cat([torch.zeros_like(c[:, :1]), c], dim=1)            # c[j] = sum of the first j frames
+    return c[:, n + 1:] - c[:, :-n - 1]                              # sum over frames i-n..i, [B, W, d]
+
+
+def feed_forward(d_in: int, hidden: tuple[int, ...], k: int) -> nn.Sequential:
+    """FFN with layer widths (*hidden, k), ReLU between layers (Sec. III-A: (512, 256, 256, 128, k))."""
+    layers: list[nn.Module] = []
+    width = d_in
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, k))
+    return nn.Sequential(*layers)
+
+
+class FusedAttn(nn.Module):
+    """Audio Expression Alignment, eq. 2-7 (single head, no residual, as written in the paper).
+
+    forward(v, fused, g): v = projected audio, fused = F(v, e), g = projected text, each [B, W, d]
+    -> [B, W, 3d] = [h_v; h_e; h_g], plus the three attention maps [B, W, W] if asked.
+    """
+
+    def __init__(self, d: int, dh: int):
+        super().__init__()
+        self.dh = dh
+        self.wq1, self.wk1 = nn.Linear(d, dh, bias=False), nn.Linear(d, dh, bias=False)
+        self.wq2, self.wk2 = nn.Linear(d, dh, bias=False), nn.Linear(d, dh, bias=False)
+        self.wv1, self.wv2, self.wv3 = (nn.Linear(d, d, bias=False) for _ in range(3))
+
+    def forward(self, v: torch.Tensor, fused: torch.Tensor, g: torch.Tensor, return_attention: bool = False):
+        c_ve = self.wq1(fused) @ self.wk1(fused).transpose(1, 2)     # eq. 2: F Wq1 Wk1^T F^T       [B, W, W]
+        c_g = self.wq2(g) @ self.wk2(g).transpose(1, 2)              # eq. 3: g Wq2 Wk2^T g^T       [B, W, W]
+        scale = math.sqrt(self.dh)
+        a_v = torch.softmax((c_ve + c_g) / scale, dim=-1)            # eq. 4: Softmax((C_ve + C_g)/sqrt(dh))
+        a_e = torch.softmax(c_ve / scale, dim=-1)                    # eq. 6
+        a_g = torch.softmax(c_g / scale, dim=-1)                     # eq. 7
+        h_v = a_v @ self.wv1(v)                                      # eq. 5: ... v Wv1             [B, W, d]
+        h_e = a_e @ self.wv2(fused)                                  # eq. 6: ... F(v, e) Wv2
+        h_g = a_g @ self.wv3(g)                                      # eq. 7: ... g Wv3
+        out = torch.cat([h_v, h_e, h_g], dim=-1)                     # [h_v; h_e; h_g]              [B, W, 3d]
+        if return_attention:
+            return out, {"ve+g": a_v, "ve": a_e, "g": a_g}
+        return out
+
+
+class ConcatSelfAttention(nn.Module):
+    """Ablation "w/o audio expression alignment": [v; e; g] -> one standard transformer encoder layer.
+
+    forward(v, e, g) with each [B, W, d] -> [B, W, 3d].
+    """
+
+    def __init__(self, d: int):
+        super().__init__()
+        width = 3 * d
+        heads = next(h for h in (8, 4, 2, 1) if width % h == 0)
+        self.layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0,
+                                                batch_first=True, norm_first=True)
+
+    def forward(self, v: torch.Tensor, e: torch.Tensor, g: torch.Tensor, return_attention: bool = False):
+        x = torch.cat([v, e, g], dim=-1)
+        out = self.layer(x)
+        if return_attention:
+            _, attn = self.layer.self_attn(self.layer.norm1(x), self.layer.norm1(x), self.layer.norm1(x),
+                                           need_weights=True)
+            return out, {"self": attn}
+        return out
+
+
+@dataclass
+class A2EOutput:
+    """alpha_tilde [B, W, m]; tau [B, W] (zeros for no_refinement); attention maps {name: [B, W, W]}."""
+
+    alpha_tilde: torch.Tensor
+    tau: torch.Tensor
+    attention: dict[str, torch.Tensor] | None = None
+
+    def refined(self, normals: torch.Tensor | None) -> torch.Tensor:
+        """eq. 9: alpha^ = alpha~ + tau w, normals [B, W, m] or [B, m] (None -> alpha~)."""
+        if normals is None:
+            return self.alpha_tilde
+        if normals.dim() == 2:
+            normals = normals[:, None, :]
+        return self.alpha_tilde + self.tau[..., None] * normals
+
+
+class Audio2Expression(nn.Module):
+    """(v~, e~, g~) -> (alpha~, tau); the emotion normals w_z are stored with the model (buffer [E, m]).
+
+    Inputs are standardised with stored per-stream statistics, then projected (eq. 1).
+    """
+
+    def __init__(self, cfg: Audio2ExpConfig, dims: dict[str, int], normals: torch.Tensor, emotions: list[str]):
+        super().__init__()
+        if normals.dim() != 2 or normals.shape[0] != len(emotions):
+            raise ValueError(f"normals must be [E, m] with E = {len(emotions)} emotions, got {tuple(normals.shape)}")
+        self.cfg, self.dims, self.emotions = cfg, dict(dims), list(emotions)
+        self.m = int(normals.shape[1])
+        d = cfg.d
+        self.register_buffer("normals", normals.float().clone())                       # w_z [E, m]
+        for s in STREAMS:
+            self.register_buffer(f"mean_{s}", torch.zeros(dims[s]))
+            self.register_buffer(f"std_{s}", torch.ones(dims[s]))
+            self.register_buffer(f"silence_{s}", torch.zeros(dims[s]))
+        self.e1 = nn.Linear(dims["audio"], d)     # eq. 1: v = v~ E1
+        self.e2 = nn.Linear(dims["emotion"], d)   # eq. 1: e = e~ E2
+        self.e3 = nn.Linear(dims["text"], d)      # eq. 1: g = g~ E3
+        if cfg.variant == "no_alignment":
+            self.mixer: nn.Module = ConcatSelfAttention(d)
+        else:
+            self.mixer = FusedAttn(d, cfg.dh)
+        self.ffn1 = feed_forward(3 * d, tuple(cfg.ffn_widths), self.m)                 # alpha~ = FFN1(...)
+        self.ffn2 = feed_forward(3 * d, tuple(cfg.ffn_widths), 1) if self.refines else None  # tau = FFN2(...)
+
+    @property
+    def refines(self) -> bool:
+        return self.cfg.variant != "no_refinement"
+
+    def set_statistics(self, stats: dict[str, tuple], silence: dict[str, object]) -> None:
+        """Store input standardisation (mean, std) and the silence feature per stream (all [D])."""
+        for s in STREAMS:
+            getattr(self, f"mean_{s}").copy_(torch.as_tensor(stats[s][0]))
+            getattr(self, f"std_{s}").copy_(torch.as_tensor(stats[s][1]))
+            getattr(self, f"silence_{s}").copy_(torch.as_tensor(silence[s]))
+
+    def silence(self, stream: str) -> torch.Tensor:
+        return getattr(self, f"silence_{stream}")
+
+    def _project(self, x: torch.Tensor, stream: str, layer: nn.Linear) -> torch.Tensor:
+        if x.shape[-1] != self.dims[stream]:
+            raise ValueError(f"{stream} features are {x.shape[-1]}-d; this model expects {self.dims[stream]}-d")
+        return layer((x - getattr(self, f"mean_{stream}")) / getattr(self, f"std_{stream}"))
+
+    def forward(self, audio: torch.Tensor, emotion: torch.Tensor, text: torch.Tensor,
+                return_attention: bool = False) -> A2EOutput:
+        """audio [B, n+W, Da], emotion [B, n+W, De], text [B, n+W, Dt] (n = cfg.n_neighbors) -> A2EOutput."""
+        n = self.cfg.n_neighbors
+        v = self._project(audio, "audio", self.e1)              # [B, n+W, d]
+        e = self._project(emotion, "emotion", self.e2)
+        g = self._project(text[:, n:], "text", self.e3)         # [B, W, d]: text needs no context
+        if self.cfg.variant == "no_alignment":
+            res = self.mixer(v[:, n:], e[:, n:], g, return_attention)
+        else:
+            fused = neighbour_fusion(v, e, n)                   # F(v, e) [B, W, d]
+            res = self.mixer(v[:, n:], fused, g, return_attention)
+        h, attn = res if return_attention else (res, None)
+        alpha_tilde = self.ffn1(h)                              # [B, W, m]
+        tau = self.ffn2(h)[..., 0] if self.ffn2 is not None else torch.zeros_like(alpha_tilde[..., 0])
+        return A2EOutput(alpha_tilde=alpha_tilde, tau=tau, attention=attn)
+
+    def tag_normals(self, tag: torch.Tensor) -> torch.Tensor:
+        """w_z of integer tags [B] -> [B, m]."""
+        return self.normals[tag]
+
+    def expression_code(self, out: A2EOutput, normals: torch.Tensor | None, tag_value: torch.Tensor | None) -> torch.Tensor:
+        """What the renderer is conditioned on: alpha^ [.., m] (eq. 9), or [z; alpha~] [.., m + 1] for no_refinement."""
+        if self.refines:
+            return out.refined(normals)
+        if tag_value is None:
+            raise ValueError("the no_refinement variant needs the tag z to build [z; alpha~]")
+        z = tag_value.to(out.alpha_tilde).expand(out.alpha_tilde.shape[:-1])[..., None]
+        return torch.cat([z, out.alpha_tilde], dim=-1)

@@ -1,0 +1,274 @@
+"""Training the audio-expression module (Sec. III-D): Adam, lr 5e-4, L_reg or L_reg_const, resumable.
+
+Output folder::
+
+    OUT/checkpoint.pt    model + optimiser + iteration + history (every ``checkpoint_every`` iterations,
+                         on Ctrl-C, and at the end); a re-run with the same fingerprint resumes from it
+    OUT/model.safetensors, OUT/model.json   the trained model and what it needs to be rebuilt
+    OUT/history.json     loss curve and validation RMSE
+
+The fingerprint hashes the config, seed, hyperplanes and the data (dataset manifest, feature keys);
+files of a run with another fingerprint are moved into ``OUT/stale-<hash>/`` rather than overwritten.
+Batches depend only on (seed, iteration), so a resumed run equals an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..config import Audio2ExpConfig, to_dict
+from ..files import atomic_path, write_json_atomic
+from .data import (STREAMS, FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
+                   load_tracks, silence_features)
+from .inference import predict
+from .losses import l_reg, l_reg_const, rmse
+from .model import Audio2Expression
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE, META_FILE, CHECKPOINT_FILE, HISTORY_FILE = "model.safetensors", "model.json", "checkpoint.pt", "history.json"
+
+
+class A2ETrainingError(RuntimeError):
+    """A training run that cannot continue (names the file or setting)."""
+
+
+# -- model files ---------------------------------------------------------------------------------
+def build_model(cfg: Audio2ExpConfig, info: FeatureInfo, normals: np.ndarray, emotions: Sequence[str],
+                seed: int) -> Audio2Expression:
+    """A freshly initialised model (deterministic under ``seed``)."""
+    torch.manual_seed(seed)
+    model = Audio2Expression(cfg, info.dims, torch.as_tensor(np.asarray(normals, np.float32)), list(emotions))
+    model.feature_info = info
+    return model
+
+
+def save_audio2exp(model: Audio2Expression, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write model.safetensors and model.json (config, widths, backends, emotions) atomically."""
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir / MODEL_FILE) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    info: FeatureInfo = model.feature_info
+    meta = {"format": "emohead-audio2exp", "version": 1, "config": dataclasses.asdict(model.cfg),
+            "dims": info.dims, "backends": info.backends, "emotions": model.emotions, **(extra or {})}
+    write_json_atomic(out_dir / META_FILE, meta)
+    return out_dir / MODEL_FILE
+
+
+def load_audio2exp(path: str | Path, device: str | torch.device = "cpu") -> Audio2Expression:
+    """Load a model saved by :func:`save_audio2exp` (``path`` = its folder or its model.safetensors)."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
+    for p in (meta_path, model_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: missing; expected a folder written by `emohead train-a2e`")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != "emohead-audio2exp":
+        raise ValueError(f"{meta_path}: not an audio-expression model (format {meta.get('format')!r})")
+    cfg_fields = {f.name for f in dataclasses.fields(Audio2ExpConfig)}
+    raw = {k: v for k, v in meta["config"].items() if k in cfg_fields}
+    raw["ffn_widths"] = tuple(raw.get("ffn_widths", ()))
+    cfg = Audio2ExpConfig(**raw)
+    state = load_file(str(model_path))
+    model = Audio2Expression(cfg, meta["dims"], state["normals"], meta["emotions"])
+    model.load_state_dict(state)
+    model.feature_info = FeatureInfo(dims=meta["dims"], backends=meta["backends"])
+    return model.to(device).eval()
+
+
+def check_store(model: Audio2Expression, store: Any) -> None:
+    """Raise naming the backends when a FeatureStore's widths differ from the model's."""
+    check_feature_widths(model.feature_info, FeatureInfo(dims=store.dims, backends=store.backends), str(store.root))
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+def evaluate(model: Audio2Expression, tracks: Sequence[Track], *, device: str | torch.device | None = None) -> dict[str, Any]:
+    """RMSE of alpha^ (true tag; alpha~ for no_refinement) against each clip's alpha, over frames and dims.
+
+    Returns {"rmse", "rmse_by_speaker": {speaker: rmse}, "frames"}.
+    """
+    sq: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+    for t in tracks:
+        pred = predict(model, _Features(t), device=device)
+        alpha_hat = pred.refined(model.normals[model.emotions.index(t.emotion)].cpu().numpy()) if model.refines \
+            else pred.alpha_tilde
+        sq.setdefault(t.speaker, []).append(float(((alpha_hat - t.alpha) ** 2).sum()))
+        counts[t.speaker] = counts.get(t.speaker, 0) + t.alpha.size
+    total = sum(sum(v) for v in sq.values()) / max(1, sum(counts.values()))
+    return {"rmse": float(np.sqrt(total)),
+            "rmse_by_speaker": {s: float(np.sqrt(sum(v) / counts[s])) for s, v in sorted(sq.items())},
+            "frames": int(sum(counts.values()) // max(1, model.m))}
+
+
+class _Features:
+    """Adapter: a Track seen as ClipFeatures (audio, emotion, text)."""
+
+    def __init__(self, t: Track):
+        self.audio, self.emotion, self.text = t.audio, t.emotion_feat, t.text
+
+
+# -- training ------------------------------------------------------------------------------------
+def fingerprint(cfg: Audio2ExpConfig, seed: int, normals: np.ndarray, ds: Any, store: Any, extra: Any = None) -> str:
+    """Hash of everything a trained model depends on (config, seed, hyperplanes, data, features)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"cfg": dataclasses.asdict(cfg), "seed": seed, "extra": extra}, sort_keys=True,
+                        default=str).encode())
+    h.update(np.ascontiguousarray(normals, np.float32).tobytes())
+    h.update(Path(ds.manifest_path).read_bytes())
+    h.update(json.dumps({c: store.stored_key(c) for c in store.clip_ids}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _batch_to_torch(b: WindowBatch, device: torch.device) -> dict[str, torch.Tensor]:
+    out = {k: torch.from_numpy(np.ascontiguousarray(getattr(b, k))).to(device)
+           for k in ("audio", "emotion", "text", "alpha", "partner", "has_partner", "tag")}
+    return out
+
+
+def batch_loss(model: Audio2Expression, batch: dict[str, torch.Tensor], cfg: Audio2ExpConfig) -> torch.Tensor:
+    """The training loss of one batch (L_reg or L_reg_const, eq. 13) on alpha^ with the clip's tag."""
+    out = model(batch["audio"], batch["emotion"], batch["text"])
+    pred = out.refined(model.tag_normals(batch["tag"])) if model.refines else out.alpha_tilde
+    if cfg.loss == "reg":
+        return l_reg(batch["alpha"], pred)
+    return l_reg_const(batch["alpha"], pred, batch["partner"], batch["has_partner"], cfg.rho)
+
+
+def _move_stale(out_dir: Path, old_fp: str) -> None:
+    stale = out_dir / f"stale-{old_fp[:8]}"
+    stale.mkdir(exist_ok=True)
+    for name in (CHECKPOINT_FILE, MODEL_FILE, META_FILE, HISTORY_FILE):
+        if (out_dir / name).exists():
+            shutil.move(str(out_dir / name), str(stale / name))
+    log.warning("%s: an earlier run with other settings was moved to %s", out_dir, stale)
+
+
+def _stored_fingerprint(out_dir: Path) -> str | None:
+    for name in (META_FILE,):
+        p = out_dir / name
+        if p.is_file():
+            return json.loads(p.read_text(encoding="utf-8")).get("fingerprint")
+    p = out_dir / CHECKPOINT_FILE
+    if p.is_file():
+        return torch.load(p, map_location="cpu", weights_only=True).get("fingerprint")
+    return None
+
+
+def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str | Path, *, seed: int = 0,
+                    device: str | torch.device = "cpu", progress: bool = True, stop_at: int | None = None,
+                    alpha_source: Callable[[Any, str], np.ndarray] | None = None, val_every: int | None = None,
+                    train_speakers: Sequence[str] | None = None) -> tuple[Audio2Expression, dict[str, Any]]:
+    """Train (or resume, or reuse) the audio-expression module; returns (model, history).
+
+    ds: ProcessedDataset; store: its FeatureStore; planes: EmotionHyperplanes (w_z, eq. 9).
+    Trains on the 'train' split of ``train_speakers`` (default: every speaker, "many-to-one") and
+    validates RMSE on the 'test' split. ``stop_at`` ends early after checkpointing (used to test resume).
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    missing = [e for e in ds.emotions if e not in planes.emotions]
+    if missing:
+        raise A2ETrainingError(f"the hyperplanes have no normal for emotion(s) {missing} of {ds.root}")
+    if cfg.iterations < 1 or cfg.batch_size < 1 or cfg.window < 2:
+        raise A2ETrainingError(f"audio2exp.iterations, batch_size must be >= 1 and window >= 2; got "
+                               f"{cfg.iterations}, {cfg.batch_size}, {cfg.window}")
+    fp = fingerprint(cfg, seed, planes.normals, ds, store, extra={"speakers": list(train_speakers or []),
+                                                                  "alpha_source": alpha_source is not None})
+    old = _stored_fingerprint(out_dir)
+    if old is not None and old != fp:
+        _move_stale(out_dir, old)
+    if (out_dir / META_FILE).is_file() and (out_dir / HISTORY_FILE).is_file() and stop_at is None:
+        log.info("reusing the trained audio-expression model in %s", out_dir)
+        model = load_audio2exp(out_dir, device)
+        return model, json.loads((out_dir / HISTORY_FILE).read_text(encoding="utf-8"))
+
+    info = FeatureInfo(dims=store.dims, backends=store.backends)
+    train = load_tracks(ds, store, split="train", alpha_source=alpha_source, speakers=train_speakers)
+    val = load_tracks(ds, store, split="test", alpha_source=alpha_source, with_partners=False)
+    if train[0].alpha.shape[1] != planes.dims:
+        raise A2ETrainingError(f"expressions are {train[0].alpha.shape[1]}-d but the hyperplanes are {planes.dims}-d")
+    silence = silence_features(train)
+    sampler = WindowSampler(train, planes.emotions, silence, window=cfg.window, context=cfg.n_neighbors)
+    model = build_model(cfg, info, planes.normals, planes.emotions, seed)
+    model.set_statistics(feature_stats(train), silence)
+    model.to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)          # Adam, lr 5e-4 (Sec. III-D)
+    history: dict[str, Any] = {"iteration": [], "loss": [], "val_iteration": [], "val_rmse": [], "seconds": 0.0,
+                               "fingerprint": fp, "train_clips": len(train), "val_clips": len(val),
+                               "clips_with_partner": int(sum(bool(t.partners) for t in train))}
+    start = 0
+    ckpt_path = out_dir / CHECKPOINT_FILE
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimiser.load_state_dict(ckpt["optimiser"])
+        start, history = int(ckpt["iteration"]), ckpt["history"]
+        log.info("resuming audio-expression training from %s at iteration %d", ckpt_path, start)
+
+    def checkpoint(iteration: int) -> None:
+        with atomic_path(ckpt_path) as tmp:
+            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": iteration,
+                        "history": history, "fingerprint": fp}, tmp)
+
+    val_every = val_every or max(1, cfg.iterations // 10)
+    log_every = max(1, cfg.iterations // 200)
+    end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
+    running, t0 = [], time.perf_counter()
+    bar = tqdm(range(start, end), desc="audio2exp", unit="it", disable=not progress, initial=start,
+               total=cfg.iterations)
+    it = start
+    try:
+        for it in bar:
+            model.train()
+            batch = _batch_to_torch(sampler.batch(seed, it, cfg.batch_size), device)
+            loss = batch_loss(model, batch, cfg)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            running.append(float(loss.detach()))
+            done = it + 1
+            if done % log_every == 0 or done == cfg.iterations:
+                history["iteration"].append(done)
+                history["loss"].append(float(np.mean(running)))
+                running = []
+            if done % val_every == 0 or done == cfg.iterations:
+                r = evaluate(model, val, device=device)["rmse"]
+                history["val_iteration"].append(done)
+                history["val_rmse"].append(r)
+                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", val_rmse=f"{r:.3f}")
+            if done % cfg.checkpoint_every == 0 and done < end:
+                history["seconds"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                checkpoint(done)
+        it = end
+    except KeyboardInterrupt:
+        history["seconds"] += time.perf_counter() - t0
+        checkpoint(it)
+        log.warning("interrupted: checkpoint at iteration %d written to %s", it, ckpt_path)
+        raise
+    finally:
+        bar.close()
+    history["seconds"] += time.perf_counter() - t0
+    checkpoint(end)
+    if end < cfg.iterations:
+        return model, history
+    final = evaluate(model, val, device=device)
+    history.update(final_val=final, iterations_per_second=cfg.iterations / max(history["seconds"], 1e-9))
+    write_json_atomic(out_dir / HISTORY_FILE, history)
+    save_audio2exp(model, out_dir, {"fingerprint": fp, "seed": seed, "val_rmse": final["rmse"]})
+    return model, history
