@@ -126,3 +126,29 @@ def read_metrics(out_dir: str | Path) -> dict[str, Any]:
     """Load a notebook's ``metrics.json``."""
     path = Path(out_dir) / METRICS_FILE
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def markdown_table(rows: list[Mapping[str, Any]], columns: list[str] | None = None, *, digits: int = 3,
+                   title: str | None = None):
+    """A Markdown table of ``rows`` (dicts) for display in a notebook (IPython Markdown; plain str without IPython).
+
+    Floats are rounded to ``digits``; missing cells are shown as '-'.
+    """
+    columns = list(columns or (rows[0].keys() if rows else []))
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, (float, np.floating)):
+            return f"{float(v):.{digits}f}" if math.isfinite(float(v)) else str(float(v))
+        return str(v)
+
+    lines = [f"**{title}**", ""] if title else []
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    text = "\n".join(lines)
+    try:
+        from IPython.display import Markdown
+    except ImportError:
+        return text
+    return Markdown(text)

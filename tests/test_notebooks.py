@@ -87,8 +87,21 @@ def _check_hyperplanes(m):
     assert set(by_tau) == {"tau=0", "tau=3", "tau=6"} and all(0 <= v <= 1 for v in by_tau.values())
 
 
+def _check_audio_expression(m):
+    assert m["train_clips"] == 32 and m["test_clips"] == 16
+    assert m["last_loss"] < m["first_loss"]                       # it learns
+    assert m["val_rmse"] < m["baseline_rmse"]["predict the mean"]  # better than ignoring audio and tag
+    assert set(m["table_vi_rmse"]) == {"L_reg", "L_reg_const rho=0.2", "L_reg_const rho=0.5",
+                                       "L_reg_const rho=0.7", "L_reg_const rho=1"}
+    assert m["table_vi_rmse"]["L_reg_const rho=0.5"] == m["val_rmse"]   # the full model is reused, not retrained
+    assert set(m["fig11_accuracy"]) == {"fear", "happy", "sad", "angry"}
+    assert all(0 <= v <= 1 for v in m["fig11_accuracy"].values())
+    assert m["switch_frames"] > 0
+
+
 CHECKS = {
     "00_overview": _check_overview,
     "01_data_and_features": _check_data,
     "02_emotion_hyperplanes": _check_hyperplanes,
+    "03_audio_expression": _check_audio_expression,
 }

@@ -6,6 +6,7 @@ Main entry points::
     pred = predict(model, store.get(clip_id))                 # alpha~ [T, m], tau [T]
     alpha_hat = pred.refined(emotion_normals(model, "happy", T))   # eq. 9, any tag
 """
+from .baselines import emotion_mean_rmse, mean_expression_rmse
 from .data import A2EDataError, FeatureInfo, Track, WindowBatch, WindowSampler, load_tracks, silence_features
 from .inference import Prediction, crossfade_weights, emotion_normals, expression_code, predict, window_starts
 from .losses import l_reg, l_reg_const, rmse
@@ -14,7 +15,7 @@ from .pairing import warp_track
 from .training import (A2ETrainingError, build_model, check_store, evaluate, load_audio2exp, save_audio2exp,
                        train_audio2exp)
 
-__all__ = ["A2EDataError", "FeatureInfo", "Track", "WindowBatch", "WindowSampler", "load_tracks", "silence_features",
+__all__ = ["emotion_mean_rmse", "mean_expression_rmse", "A2EDataError", "FeatureInfo", "Track", "WindowBatch", "WindowSampler", "load_tracks", "silence_features",
            "Prediction", "crossfade_weights", "emotion_normals", "expression_code", "predict", "window_starts",
            "l_reg", "l_reg_const", "rmse", "A2EOutput", "Audio2Expression", "ConcatSelfAttention", "FusedAttn",
            "feed_forward", "neighbour_fusion", "warp_track", "A2ETrainingError", "build_model", "check_store",

@@ -37,3 +37,15 @@ def refinement_recognition(planes: EmotionHyperplanes, analyser, model, actor, a
             per_emotion[z] = float((probs.argmax(1) == target).mean())
         results[f"tau={float(tau):g}"] = {"per_emotion": per_emotion, "mean": float(np.mean(list(per_emotion.values())))}
     return results
+
+
+def rendered_emotion_accuracy(analyser, model, actor, alphas: np.ndarray, emotion: str, *, image_size: int,
+                              device: str = "cpu") -> tuple[float, np.ndarray]:
+    """Render expressions alpha [N, m] on ``actor``; (fraction the analyser labels ``emotion``, frames [N, H, W, 3])."""
+    from ..face.analyser import analyse_frames
+    from ..synth.portraits import render_alphas
+
+    frames = render_alphas(model, actor, np.asarray(alphas, np.float32), image_size, device=device)
+    probs = analyse_frames(analyser, frames, device=device).emotion_probs
+    target = MEAD_EMOTIONS.index(canonical_emotion(emotion))
+    return float((probs.argmax(1) == target).mean()), frames

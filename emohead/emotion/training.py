@@ -6,7 +6,9 @@ face analyser's per-frame estimates (``alpha_source``); held-out figures use the
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -14,6 +16,8 @@ import numpy as np
 from ..config import HyperplaneConfig
 from ..data import ProcessedDataset
 from .hyperplanes import EmotionHyperplanes, fit_hyperplanes, per_emotion_accuracy
+
+log = logging.getLogger(__name__)
 
 AlphaSource = Callable[[ProcessedDataset, str], np.ndarray]
 """A function (dataset, clip id) -> alpha [T, m]; the default reads the dataset's ``alpha`` array."""
@@ -109,3 +113,17 @@ def hyperplane_report(ds: ProcessedDataset, cfg: HyperplaneConfig, *, seed: int 
         report["cosine_to_generator_balanced"] = normal_cosines(balanced, true_directions)
         report["cosine_to_generator_unbalanced"] = normal_cosines(unbalanced, true_directions)
     return planes, report
+
+
+def ensure_hyperplanes(ds: ProcessedDataset, cfg: HyperplaneConfig, path: str | Path, *, seed: int = 0) -> EmotionHyperplanes:
+    """Load the hyperplanes saved at ``path`` (by notebook 02 / `emohead fit-hyperplanes`), else fit and save them."""
+    path = Path(path)
+    if path.is_file():
+        planes = EmotionHyperplanes.load(path)
+        missing = [e for e in ds.emotions if e not in planes.emotions]
+        if not missing:
+            return planes
+        log.warning("%s lacks emotion(s) %s of %s; fitting new hyperplanes", path, missing, ds.root)
+    planes = train_from_dataset(ds, cfg, seed=seed)
+    planes.save(path)
+    return planes

@@ -1,1 +1,21 @@
-"""eval stage (see DESIGN.md)."""
+"""Evaluation (Sec. IV): PSNR, SSIM, M/F-LMD, FID or "FD (analyser)", AUE, Sync, ER.
+
+Metrics return :class:`MetricResult` (a name, a value, per-item values). On the synthetic world
+the analyser stands in for 3DDFA/OpenFace/FAN and a SyncNet trained here for syncnet_python's:
+those numbers are not the paper's MEAD numbers.
+"""
+from __future__ import annotations
+
+from .frechet import (ANALYSER_FD_NAME, FID_NAME, feature_frechet_distance, frechet_distance,
+                      frechet_distance_sqrtm, image_frechet_distance, load_inception)
+from .metrics import au_error, emotion_recognition, face_lmd, landmark_distance, mouth_lmd, psnr, ssim
+from .openface import openface_au_error, read_openface_aus
+from .result import EvalError, MetricResult
+from .syncnet import (SyncNet, SyncResult, SyncTrainConfig, load_syncnet, mfcc, prepare_clip, save_syncnet,
+                      sync_confidence, sync_score, train_syncnet)
+
+__all__ = ["ANALYSER_FD_NAME", "EvalError", "FID_NAME", "MetricResult", "SyncNet", "SyncResult", "SyncTrainConfig",
+           "au_error", "emotion_recognition", "face_lmd", "feature_frechet_distance", "frechet_distance",
+           "frechet_distance_sqrtm", "image_frechet_distance", "landmark_distance", "load_inception",
+           "load_syncnet", "mfcc", "mouth_lmd", "openface_au_error", "prepare_clip", "psnr", "read_openface_aus",
+           "save_syncnet", "ssim", "sync_confidence", "sync_score", "train_syncnet"]

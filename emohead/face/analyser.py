@@ -385,6 +385,30 @@ def analyse_frames(model: FaceAnalyser, frames: Any, *, batch_size: int = 64,
     return AnalyserOutput(**{k: np.concatenate(parts[k]).astype(np.float32) for k in names})
 
 
+@torch.no_grad()
+def embed_frames(model: FaceAnalyser, frames: Any, *, batch_size: int = 64,
+                 device: torch.device | str = "cpu") -> np.ndarray:
+    """Frames uint8 [T, H, W, 3] (square) -> float32 [T, 256]: the shared layer feeding every head.
+
+    The analyser's penultimate embedding, used by emohead.eval for the Frechet distance "FD (analyser)".
+    """
+    if not isinstance(model, FaceAnalyser):
+        raise AnalyserError(f"model must be a FaceAnalyser, got {type(model).__name__}")
+    if batch_size < 1:
+        raise AnalyserError(f"batch_size={batch_size}: must be positive")
+    x = _frames_tensor(frames)
+    dev = torch.device(device)
+    model = model.to(dev).eval()
+    box = tuple(model.hparams["crop_box"])
+    parts = [np.zeros((0, model.fc[1].out_features), np.float32)]
+    for s in range(0, len(x), batch_size):
+        img = x[s:s + batch_size].to(dev).permute(0, 3, 1, 2).float() / 255.0
+        crops = crop_frames(img, model.input_size, box)
+        h = model.fc(model.pool(model.stages(model.stem((crops - model.mean) * 4.0))))   # as forward_crops
+        parts.append(h.float().cpu().numpy())
+    return np.concatenate(parts)
+
+
 # ---------------------------------------------------------------- files
 def save_analyser(model: FaceAnalyser, path: str | Path) -> Path:
     """Write weights and config to one safetensors file (config as JSON metadata), atomically."""
@@ -429,5 +453,5 @@ def load_analyser(path: str | Path, device: torch.device | str = "cpu") -> FaceA
 
 
 __all__ = ["AnalyserError", "AnalyserOutput", "FaceAnalyser", "LOSS_WEIGHTS", "analyse_frames", "analyser_loss",
-           "build_analyser", "evaluate_analyser", "load_analyser", "sample_metrics", "save_analyser",
+           "build_analyser", "embed_frames", "evaluate_analyser", "load_analyser", "sample_metrics", "save_analyser",
            "train_analyser"]

@@ -1,0 +1,563 @@
+"""SyncNet (Chung & Zisserman 2016, "Out of time") and the lip-sync confidence "Sync" of Sec. IV.
+
+Architecture: syncnet_python's model ``S`` (github.com/joonson/syncnet_python, SyncNetModel.py):
+- audio stream ``netcnnaud`` + ``netfcaud``: MFCC [B, 1, 13, 20] (13 cepstra x 20 steps of 10 ms = 0.2 s)
+  -> 2-D convs -> 512 -> fc 512 -> embedding [B, E];
+- video stream ``netcnnlip`` + ``netfclip``: 5 stacked frames [B, 3, 5, S, S] (0.2 s at 25 fps)
+  -> 3-D conv over the 5 frames, then per-frame 2-D convs -> 512 -> fc 512 -> embedding [B, E].
+The original has ``width`` 64 (channels 64-192-384-256-256-512 audio, 96-256-256-256-256-512 video),
+E = 1024 and S = 224; ``width`` scales every channel count by width / 64 and the last video conv's
+kernel follows S, so a tiny SyncNet trains on a CPU.
+
+Confidence (syncnet_python ``evaluate``): embed every 5-frame window i of the video and the audio
+window at the same time, take the distance d_i(k) = ||v_i - a_{i-k}|| for offsets k in
+-K..K (K = 15), average over i to D(k), then
+
+    AV offset = argmin_k D(k),  confidence = median_k D(k) - min_k D(k).
+
+Offset sign (syncnet_python's): k > 0 means the audio of frame i - k matches the video of frame i,
+i.e. the audio leads the video by k frames; delaying the audio by 3 frames gives offset -3.
+
+Video input: a square crop around the mouth (``region="mouth"``, the paper's mouth region) or the
+face (``region="face"``, syncnet_python's face tracks), one box per clip from landmarks
+(:func:`crop_box`), resized to S. Weights: :func:`load_syncnet` reads our safetensors files or a
+syncnet_python state dict (``syncnet_v2.model``); without weights :func:`train_syncnet` trains one
+on ground-truth clips with the contrastive loss of Chung & Zisserman (in-sync vs offset pairs).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..files import atomic_path
+from .result import EvalError, MetricResult
+
+log = logging.getLogger(__name__)
+
+FORMAT = "emohead-syncnet"
+VERSION = 1
+N_MFCC = 13
+"""Cepstra per MFCC frame (syncnet_python, python_speech_features' default)."""
+N_MELS = 26
+"""Mel filters the cepstra come from (python_speech_features' default)."""
+MFCC_RATE = 100
+"""MFCC frames per second: 10 ms hop (syncnet_python)."""
+WINDOW_FRAMES = 5
+"""Video frames per SyncNet input: 0.2 s at 25 fps (Chung & Zisserman 2016)."""
+MAX_OFFSET = 15
+"""Offsets searched for the confidence, +-15 frames (syncnet_python's vshift; EvalConfig.sync_max_offset)."""
+PREEMPHASIS = 0.97
+"""Pre-emphasis coefficient before the STFT (python_speech_features)."""
+CEPLIFTER = 22
+"""Sinusoidal cepstral lifter (python_speech_features)."""
+
+
+# ---------------------------------------------------------------- MFCC
+def mfcc(audio: Any, sample_rate: int = 16000) -> np.ndarray:
+    """MFCCs float32 [K, 13] at 100 Hz, K = S // 160 + 1; frame k centred at k * 10 ms.
+
+    After python_speech_features.mfcc (what syncnet_python uses): pre-emphasis 0.97, 25 ms window
+    every 10 ms, power spectrum, 26 mel filters, log, DCT-II (orthonormal) keeping 13 cepstra,
+    lifter 22, and c0 replaced by the log frame energy. Built on emohead.features.spectral (centred
+    Hann STFT, Slaney filters), so values differ slightly from python_speech_features' (HTK filters,
+    rectangular window, uncentred frames): pretrained syncnet_python weights see near, not equal, inputs.
+    """
+    from scipy.fft import dct
+
+    from ..features.spectral import HOP, N_FFT, mel_filterbank, stft_power
+
+    if sample_rate != 16000:
+        raise EvalError(f"sample_rate={sample_rate}: SyncNet's MFCCs are defined at 16 kHz (10 ms = 160 samples)")
+    x = np.asarray(audio, np.float64)
+    if x.ndim != 1:
+        raise EvalError(f"audio must be mono [S], got shape {x.shape}")
+    x = np.append(x[:1], x[1:] - PREEMPHASIS * x[:-1])                 # pre-emphasis
+    power = stft_power(x) / N_FFT                                      # [K, 257]
+    eps = np.finfo(np.float64).eps
+    feat = np.log(np.maximum(power @ mel_filterbank(sample_rate, N_FFT, N_MELS).T, eps))   # [K, 26]
+    c = dct(feat, type=2, axis=1, norm="ortho")[:, :N_MFCC]
+    n = np.arange(N_MFCC)
+    c *= 1 + (CEPLIFTER / 2.0) * np.sin(np.pi * n / CEPLIFTER)          # lifter
+    c[:, 0] = np.log(np.maximum(power.sum(1), eps))                    # appendEnergy
+    assert len(c) == len(x) // HOP + 1
+    return c.astype(np.float32)
+
+
+# ---------------------------------------------------------------- network
+def _ch(c: int, width: int) -> int:
+    return max(2, int(round(c * width / 64)))
+
+
+class SyncNet(nn.Module):
+    """syncnet_python's ``S`` with channels scaled by ``width`` / 64 and video input ``image_size`` px.
+
+    forward_aud: MFCC [B, 1, 13, 20] -> [B, embed_dim]; forward_lip: clips [B, 3, 5, S, S] -> [B, embed_dim].
+    ``input_format``: "rgb01" (RGB in [0, 1], ours) or "bgr255" (BGR 0-255, what syncnet_python feeds).
+    """
+
+    def __init__(self, *, width: int = 64, embed_dim: int = 1024, image_size: int = 224,
+                 region: Literal["mouth", "face"] = "mouth", input_format: Literal["rgb01", "bgr255"] = "rgb01") -> None:
+        super().__init__()
+        if width < 2:
+            raise EvalError(f"syncnet width={width}: need at least 2")
+        if embed_dim < 1:
+            raise EvalError(f"syncnet embed_dim={embed_dim}: must be positive")
+        if region not in ("mouth", "face"):
+            raise EvalError(f"syncnet region={region!r}: expected 'mouth' or 'face'")
+        if input_format not in ("rgb01", "bgr255"):
+            raise EvalError(f"syncnet input_format={input_format!r}: expected 'rgb01' or 'bgr255'")
+        # spatial size through the video stream (conv 7/2, pool 3/2, conv 5/2 p1, pool 3/2 p1, 3 x conv3 p1, pool 3/2)
+        s = int(image_size)
+        for k, st, p in ((7, 2, 0), (3, 2, 0), (5, 2, 1), (3, 2, 1), (3, 2, 0)):
+            s = (s + 2 * p - k) // st + 1
+            if s < 1:
+                raise EvalError(f"syncnet image_size={image_size}: too small for the video stream (need >= 51 px)")
+        self.hparams = {"width": int(width), "embed_dim": int(embed_dim), "image_size": int(image_size),
+                        "region": region, "input_format": input_format}
+        a = [_ch(c, width) for c in (64, 192, 384, 256, 256, 512)]
+        v = [_ch(c, width) for c in (96, 256, 256, 256, 256, 512)]
+        fc = _ch(512, width)
+        # indices match syncnet_python's nn.Sequential so its state dict loads at width 64
+        self.netcnnaud = nn.Sequential(
+            nn.Conv2d(1, a[0], (3, 3), (1, 1), (1, 1)), nn.BatchNorm2d(a[0]), nn.ReLU(inplace=True),
+            nn.MaxPool2d((1, 1), (1, 1)),
+            nn.Conv2d(a[0], a[1], (3, 3), (1, 1), (1, 1)), nn.BatchNorm2d(a[1]), nn.ReLU(inplace=True),
+            nn.MaxPool2d((3, 3), (1, 2)),
+            nn.Conv2d(a[1], a[2], (3, 3), padding=(1, 1)), nn.BatchNorm2d(a[2]), nn.ReLU(inplace=True),
+            nn.Conv2d(a[2], a[3], (3, 3), padding=(1, 1)), nn.BatchNorm2d(a[3]), nn.ReLU(inplace=True),
+            nn.Conv2d(a[3], a[4], (3, 3), padding=(1, 1)), nn.BatchNorm2d(a[4]), nn.ReLU(inplace=True),
+            nn.MaxPool2d((3, 3), (2, 2)),
+            nn.Conv2d(a[4], a[5], (5, 4), padding=(0, 0)), nn.BatchNorm2d(a[5]), nn.ReLU(),
+        )                                                               # [B, 1, 13, 20] -> [B, a5, 1, 1]
+        self.netfcaud = nn.Sequential(nn.Linear(a[5], fc), nn.BatchNorm1d(fc), nn.ReLU(), nn.Linear(fc, embed_dim))
+        self.netfclip = nn.Sequential(nn.Linear(v[5], fc), nn.BatchNorm1d(fc), nn.ReLU(), nn.Linear(fc, embed_dim))
+        self.netcnnlip = nn.Sequential(
+            nn.Conv3d(3, v[0], (5, 7, 7), (1, 2, 2), 0), nn.BatchNorm3d(v[0]), nn.ReLU(inplace=True),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2)),
+            nn.Conv3d(v[0], v[1], (1, 5, 5), (1, 2, 2), (0, 1, 1)), nn.BatchNorm3d(v[1]), nn.ReLU(inplace=True),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+            nn.Conv3d(v[1], v[2], (1, 3, 3), padding=(0, 1, 1)), nn.BatchNorm3d(v[2]), nn.ReLU(inplace=True),
+            nn.Conv3d(v[2], v[3], (1, 3, 3), padding=(0, 1, 1)), nn.BatchNorm3d(v[3]), nn.ReLU(inplace=True),
+            nn.Conv3d(v[3], v[4], (1, 3, 3), padding=(0, 1, 1)), nn.BatchNorm3d(v[4]), nn.ReLU(inplace=True),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2)),
+            nn.Conv3d(v[4], v[5], (1, s, s), padding=0), nn.BatchNorm3d(v[5]), nn.ReLU(inplace=True),
+        )                                                               # [B, 3, 5, S, S] -> [B, v5, 1, 1, 1]
+
+    def forward_aud(self, x: torch.Tensor) -> torch.Tensor:
+        """MFCC windows [B, 1, 13, 20] -> audio embeddings [B, E]."""
+        mid = self.netcnnaud(x)
+        return self.netfcaud(mid.reshape(len(mid), -1))
+
+    def forward_lip(self, x: torch.Tensor) -> torch.Tensor:
+        """Video windows [B, 3, 5, S, S] (per input_format) -> video embeddings [B, E]."""
+        mid = self.netcnnlip(x)
+        return self.netfclip(mid.reshape(len(mid), -1))
+
+    def prepare_video(self, crops: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB windows [B, 5, S, S, 3] -> network input [B, 3, 5, S, S] in this model's input_format."""
+        x = crops.permute(0, 4, 1, 2, 3).float()
+        if self.hparams["input_format"] == "bgr255":
+            return x.flip(1)
+        return x / 255.0
+
+
+# ---------------------------------------------------------------- crops and windows
+def crop_box(landmarks: Any, region: Literal["mouth", "face"] = "mouth") -> tuple[float, float, float]:
+    """One square box (x0, y0, side) in pixels for a whole clip from its landmarks [T, 68, 2].
+
+    mouth: centred on the median mouth centre (points 48-67), side 2 x the median mouth width
+    (corners 48-54); face: centred on the median of all 68 points' centre, side 1.3 x the median
+    larger extent. The median over frames keeps the box still while the head moves a little.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    if lm.ndim != 3 or lm.shape[1:] != (68, 2) or len(lm) == 0:
+        raise EvalError(f"landmarks must be [T, 68, 2] with T > 0, got shape {lm.shape}")
+    if region == "mouth":
+        c = np.median(lm[:, 48:68].mean(1), axis=0)
+        side = 2.0 * np.median(np.linalg.norm(lm[:, 54] - lm[:, 48], axis=-1))
+    elif region == "face":
+        c = np.median(lm.mean(1), axis=0)
+        side = 1.3 * np.median((lm.max(1) - lm.min(1)).max(1))
+    else:
+        raise EvalError(f"region={region!r}: expected 'mouth' or 'face'")
+    side = max(float(side), 4.0)
+    return float(c[0] - side / 2), float(c[1] - side / 2), side
+
+
+def crop_clip(frames: Any, box: tuple[float, float, float], size: int) -> np.ndarray:
+    """Bilinear crop of frames uint8 [T, H, W, 3] to the box (x0, y0, side) -> uint8 [T, size, size, 3].
+
+    Pixel centres at integer coordinates; outside the frame the border pixel is repeated.
+    """
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise EvalError(f"frames must be uint8 [T, H, W, 3], got {arr.dtype} {arr.shape}")
+    T, H, W, _ = arr.shape
+    x0, y0, side = box
+    pos = (np.arange(size) + 0.5) * side / size - 0.5                  # sample centres inside the box
+    gx = torch.as_tensor((x0 + pos) / max(W - 1, 1) * 2 - 1, dtype=torch.float32)
+    gy = torch.as_tensor((y0 + pos) / max(H - 1, 1) * 2 - 1, dtype=torch.float32)
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1)      # [size, size, 2] (x, y)
+    out = []
+    for s in range(0, T, 64):
+        x = torch.from_numpy(arr[s:s + 64]).permute(0, 3, 1, 2).float()
+        g = grid.expand(len(x), -1, -1, -1)
+        y = F.grid_sample(x, g, mode="bilinear", padding_mode="border", align_corners=True)
+        out.append(y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
+
+
+def n_windows(n_frames: int, n_mfcc: int) -> int:
+    """Number of 5-frame windows with their full 20-step MFCC window: min(T - 4, (K - 20) // 4 + 1)."""
+    steps = MFCC_RATE // 25
+    return max(0, min(n_frames - WINDOW_FRAMES + 1, (n_mfcc - WINDOW_FRAMES * steps) // steps + 1))
+
+
+def audio_windows(cc: np.ndarray, idx: np.ndarray) -> torch.Tensor:
+    """MFCC [K, 13] -> windows [len(idx), 1, 13, 20] starting at MFCC frame 4 * idx (video frame idx)."""
+    steps = MFCC_RATE // 25
+    j = steps * np.asarray(idx)[:, None] + np.arange(WINDOW_FRAMES * steps)[None]
+    return torch.from_numpy(np.ascontiguousarray(cc[j].transpose(0, 2, 1)))[:, None]
+
+
+def video_windows(crops: np.ndarray, idx: np.ndarray) -> torch.Tensor:
+    """Crops uint8 [T, S, S, 3] -> windows uint8 [len(idx), 5, S, S, 3] starting at frame idx."""
+    j = np.asarray(idx)[:, None] + np.arange(WINDOW_FRAMES)[None]
+    return torch.from_numpy(np.ascontiguousarray(crops[j]))
+
+
+def _fps_check(n_frames: int, n_samples: int, fps: int, sample_rate: int) -> None:
+    if fps != 25:
+        raise EvalError(f"fps={fps}: SyncNet works on 25 fps video (4 MFCC steps per frame)")
+    expected = n_frames * sample_rate / fps
+    if abs(n_samples - expected) > sample_rate / fps * 2:
+        raise EvalError(f"audio has {n_samples} samples but {n_frames} frames at {fps} fps need ~{expected:.0f}")
+
+
+@dataclass
+class SyncClip:
+    """A clip prepared for SyncNet: crops uint8 [T, S, S, 3], MFCC float32 [K, 13], window count."""
+
+    crops: np.ndarray
+    mfcc: np.ndarray
+
+    @property
+    def n_windows(self) -> int:
+        return n_windows(len(self.crops), len(self.mfcc))
+
+
+def prepare_clip(frames: Any, audio: Any, landmarks: Any, *, image_size: int, region: str = "mouth",
+                 fps: int = 25, sample_rate: int = 16000) -> SyncClip:
+    """frames uint8 [T, H, W, 3], audio float [S] (16 kHz), landmarks [T, 68, 2] -> :class:`SyncClip`.
+
+    landmarks: the dataset's for ground-truth clips, the analyser's for generated ones; they only
+    place one crop box per clip (:func:`crop_box`).
+    """
+    frames = np.asarray(frames)
+    audio = np.asarray(audio, np.float32)
+    _fps_check(len(frames), len(audio), fps, sample_rate)
+    return SyncClip(crop_clip(frames, crop_box(landmarks, region), image_size), mfcc(audio, sample_rate))
+
+
+# ---------------------------------------------------------------- confidence
+@dataclass(frozen=True)
+class SyncResult:
+    """SyncNet's verdict on one clip."""
+
+    confidence: float        # median_k D(k) - min_k D(k)
+    offset: int              # AV offset argmin_k D(k), frames (sign: module docstring)
+    min_distance: float      # min_k D(k)
+    distances: np.ndarray    # D(k) [2K + 1] for k = offsets
+    offsets: np.ndarray      # [2K + 1] from +K down to -K (syncnet_python's order)
+
+
+@torch.no_grad()
+def embed_clip(model: SyncNet, clip: SyncClip, *, batch_size: int = 64,
+               device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Video and audio embeddings [W, E] of every 5-frame window of a prepared clip (model in eval mode)."""
+    model = model.to(device).eval()
+    w = clip.n_windows
+    if w < 1:
+        raise EvalError(f"clip too short for SyncNet: {len(clip.crops)} frames, need >= {WINDOW_FRAMES}")
+    v, a = [], []
+    for s in range(0, w, batch_size):
+        idx = np.arange(s, min(w, s + batch_size))
+        v.append(model.forward_lip(model.prepare_video(video_windows(clip.crops, idx)).to(device)).cpu())
+        a.append(model.forward_aud(audio_windows(clip.mfcc, idx).to(device)).cpu())
+    return torch.cat(v), torch.cat(a)
+
+
+def offset_distances(video: torch.Tensor, audio: torch.Tensor, max_offset: int = MAX_OFFSET,
+                     pad: Literal["zeros", "valid"] = "zeros") -> tuple[np.ndarray, np.ndarray]:
+    """D(k) = mean_i ||v_i - a_{i-k}||_2 for k = +K..-K -> (distances [2K+1], offsets [2K+1]).
+
+    pad "zeros": out-of-range audio embeddings are zero vectors and every i counts (syncnet_python's
+    calc_pdist); "valid": the mean runs over the i with i - k inside the clip only (ours).
+    """
+    K = int(max_offset)
+    W = len(video)
+    offsets = K - np.arange(2 * K + 1)                                  # j = 0..2K <-> k = K - j
+    ap = F.pad(audio, (0, 0, K, K))                                     # ap[i + j] = a[i + j - K] = a[i - k]
+    d = torch.stack([F.pairwise_distance(video, ap[j:j + W]) for j in range(2 * K + 1)], 1)   # [W, 2K+1]
+    if pad == "zeros":
+        return d.mean(0).double().numpy(), offsets
+    if pad != "valid":
+        raise EvalError(f"pad={pad!r}: expected 'zeros' or 'valid'")
+    i = np.arange(W)[:, None]
+    src = i - offsets[None]
+    valid = torch.from_numpy((src >= 0) & (src < W))
+    n = valid.sum(0).clamp(min=1)
+    dist = (d * valid).sum(0) / n
+    dist[valid.sum(0) == 0] = float("nan")
+    return dist.double().numpy(), offsets
+
+
+def sync_confidence(model: SyncNet, frames: Any, audio: Any, landmarks: Any, *, fps: int = 25,
+                    sample_rate: int = 16000, max_offset: int = MAX_OFFSET,
+                    pad: Literal["zeros", "valid"] = "zeros", batch_size: int = 64,
+                    device: torch.device | str = "cpu") -> SyncResult:
+    """SyncNet confidence and AV offset of one clip (syncnet_python's ``evaluate``; see the module docstring).
+
+    frames uint8 [T, H, W, 3] at 25 fps, audio float [S] at 16 kHz, landmarks [T, 68, 2] placing the
+    crop (dataset landmarks for real clips, analyser landmarks for generated ones).
+    """
+    hp = model.hparams
+    clip = prepare_clip(frames, audio, landmarks, image_size=hp["image_size"], region=hp["region"], fps=fps,
+                        sample_rate=sample_rate)
+    return sync_from_clip(model, clip, max_offset=max_offset, pad=pad, batch_size=batch_size, device=device)
+
+
+def sync_from_clip(model: SyncNet, clip: SyncClip, *, max_offset: int = MAX_OFFSET,
+                   pad: Literal["zeros", "valid"] = "zeros", batch_size: int = 64,
+                   device: torch.device | str = "cpu") -> SyncResult:
+    """:func:`sync_confidence` on a clip already prepared by :func:`prepare_clip`."""
+    v, a = embed_clip(model, clip, batch_size=batch_size, device=device)
+    dist, offsets = offset_distances(v, a, max_offset, pad)
+    j = int(np.nanargmin(dist))
+    return SyncResult(confidence=float(np.nanmedian(dist) - dist[j]), offset=int(offsets[j]),
+                      min_distance=float(dist[j]), distances=dist, offsets=offsets)
+
+
+def sync_score(results: Sequence[SyncResult]) -> MetricResult:
+    """Sync (Sec. IV, Tables I-II): mean SyncNet confidence over clips; extras: mean |AV offset|, mean min distance."""
+    if not results:
+        raise EvalError("sync_score needs at least one SyncResult")
+    conf = np.asarray([r.confidence for r in results])
+    return MetricResult("Sync", float(conf.mean()), "", conf,
+                        {"mean_abs_offset": float(np.mean([abs(r.offset) for r in results])),
+                         "mean_min_distance": float(np.mean([r.min_distance for r in results])),
+                         "n_clips": len(results)})
+
+
+# ---------------------------------------------------------------- training
+@dataclass(frozen=True)
+class SyncTrainConfig:
+    """Training a SyncNet on ground-truth clips (ours: the paper uses pretrained syncnet_python weights)."""
+
+    width: int = 8
+    """Channel scale (64 = the original; 8 trains on a CPU in seconds)."""
+    embed_dim: int = 64
+    """Embedding width E (1024 in syncnet_python, 256 in the 2016 paper)."""
+    image_size: int = 64
+    """Side S of the mouth crop fed to the video stream (224 in syncnet_python)."""
+    region: str = "mouth"
+    """Crop region: 'mouth' (the 2016 paper) or 'face' (syncnet_python's face tracks)."""
+    steps: int = 200
+    """Optimisation steps."""
+    chunks_per_step: int = 2
+    """Clip segments per step (ours)."""
+    chunk_windows: int = 24
+    """Consecutive video windows per segment; each is paired with every audio window within max_shift (ours)."""
+    lr: float = 2e-3
+    """Adam learning rate (cosine decay; ours)."""
+    margin: float = 1.0
+    """Contrastive-loss margin m on the embedding distance (Chung & Zisserman 2016, eq. 1)."""
+    min_shift: int = 2
+    """Offset pairs use shifts of min_shift..max_shift frames either way (ours)."""
+    max_shift: int = MAX_OFFSET
+    """Largest shift of an offset pair (the confidence searches +-15)."""
+
+
+def contrastive_loss(video: torch.Tensor, audio: torch.Tensor, same: torch.Tensor, margin: float) -> torch.Tensor:
+    """Chung & Zisserman 2016 eq. 1: E = 1/(2N) sum_n y_n d_n^2 + (1 - y_n) max(m - d_n, 0)^2, d_n = ||v_n - a_n||_2.
+
+    video, audio [N, E]; same [N] 1 for in-sync pairs, 0 for offset pairs.
+    """
+    d = F.pairwise_distance(video, audio)
+    y = same.float()
+    return 0.5 * (y * d ** 2 + (1 - y) * F.relu(margin - d) ** 2).mean()
+
+
+def _band_loss(v: torch.Tensor, a: torch.Tensor, shift: torch.Tensor, cfg: SyncTrainConfig
+               ) -> tuple[torch.Tensor, float, float]:
+    """Eq. 1 over every (video i, audio j) pair of a segment, the in-sync (j = i) and the offset
+    (min_shift <= |j - i| <= max_shift) pairs weighted equally -> (loss, mean d_pos, mean d_neg)."""
+    d = torch.cdist(v, a)                                               # [L, A]
+    pos = shift == 0
+    neg = (shift.abs() >= cfg.min_shift) & (shift.abs() <= cfg.max_shift)
+    loss = 0.5 * ((d[pos] ** 2).mean() + (F.relu(cfg.margin - d[neg]) ** 2).mean())
+    return loss, float(d[pos].detach().mean()), float(d[neg].detach().mean())
+
+
+def train_syncnet(clips: Sequence[SyncClip], cfg: SyncTrainConfig = SyncTrainConfig(), *, seed: int = 0,
+                  device: torch.device | str = "cpu", progress: bool = True) -> tuple[SyncNet, dict[str, Any]]:
+    """Train a SyncNet on prepared ground-truth clips (:func:`prepare_clip`) -> (model in eval mode, history).
+
+    Each step takes ``chunks_per_step`` segments of ``chunk_windows`` consecutive video windows (clip
+    and start drawn uniformly) and the audio windows up to ``max_shift`` frames around them; every
+    (video i, audio j) pair counts, in sync when j = i and offset when min_shift <= |j - i| <= max_shift
+    (the audio stream runs once per window, shared by all pairs). Loss: :func:`contrastive_loss`'s
+    eq. 1, positives and negatives averaged separately. Deterministic for a seed on one device.
+    """
+    from tqdm.auto import tqdm
+
+    for name in ("width", "embed_dim", "image_size", "steps", "chunks_per_step", "chunk_windows"):
+        if int(getattr(cfg, name)) < 1:
+            raise EvalError(f"SyncTrainConfig.{name}={getattr(cfg, name)}: must be positive")
+    if not 1 <= cfg.min_shift <= cfg.max_shift:
+        raise EvalError(f"SyncTrainConfig: need 1 <= min_shift ({cfg.min_shift}) <= max_shift ({cfg.max_shift})")
+    sizes = np.array([c.n_windows for c in clips])
+    usable = np.flatnonzero(sizes > cfg.min_shift)
+    if len(usable) == 0:
+        raise EvalError(f"train_syncnet: no clip has more than {cfg.min_shift} windows ({len(clips)} clips given)")
+    for c in clips:
+        if c.crops.shape[1] != cfg.image_size:
+            raise EvalError(f"clips were prepared at {c.crops.shape[1]} px, SyncTrainConfig.image_size is {cfg.image_size}")
+    dev = torch.device(device)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5C, 25]))
+    model = SyncNet(width=cfg.width, embed_dim=cfg.embed_dim, image_size=cfg.image_size, region=cfg.region).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    history: dict[str, Any] = {"loss": [], "d_pos": [], "d_neg": []}
+    t0 = time.perf_counter()
+    model.train()
+    for _ in (bar := tqdm(range(cfg.steps), desc="syncnet training", unit="step", disable=not progress)):
+        segs = []
+        for c in rng.choice(usable, size=cfg.chunks_per_step):
+            w = int(sizes[c])
+            n = min(cfg.chunk_windows, w)
+            i0 = int(rng.integers(w - n + 1))
+            lo, hi = max(0, i0 - cfg.max_shift), min(w, i0 + n + cfg.max_shift)
+            segs.append((clips[c], np.arange(i0, i0 + n), np.arange(lo, hi)))
+        vin = torch.cat([video_windows(c.crops, vi) for c, vi, _ in segs])
+        ain = torch.cat([audio_windows(c.mfcc, ai) for c, _, ai in segs])
+        v = model.forward_lip(model.prepare_video(vin).to(dev))                          # [sum L, E]
+        a = model.forward_aud(ain.to(dev))                                              # [sum A, E]
+        loss = torch.zeros((), device=dev)
+        dp = dn = 0.0
+        vs = as_ = 0
+        for _, vi, ai in segs:
+            shift = torch.as_tensor(ai[None, :] - vi[:, None], device=dev)               # [L, A] j - i
+            l, p, q = _band_loss(v[vs:vs + len(vi)], a[as_:as_ + len(ai)], shift, cfg)
+            loss = loss + l / len(segs)
+            dp, dn = dp + p / len(segs), dn + q / len(segs)
+            vs, as_ = vs + len(vi), as_ + len(ai)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        history["loss"].append(float(loss.detach()))
+        history["d_pos"].append(dp)
+        history["d_neg"].append(dn)
+        bar.set_postfix(loss=f"{float(loss.detach()):.4f}", gap=f"{dn - dp:.3f}")
+    model.eval()
+    history["train_s"] = time.perf_counter() - t0
+    history["n_clips"] = len(clips)
+    history["n_windows"] = int(sizes.sum())
+    model.hparams["train_config"] = {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}
+    model.hparams["seed"] = int(seed)
+    log.info("syncnet: %d steps on %d windows of %d clips in %.1f s, final loss %.4f",
+             cfg.steps, history["n_windows"], len(clips), history["train_s"], history["loss"][-1])
+    return model, history
+
+
+def prepare_dataset_clips(ds: Any, *, split: str = "train", image_size: int = 64, region: str = "mouth",
+                          max_clips: int | None = None, progress: bool = True) -> list[SyncClip]:
+    """Ground-truth clips of a :class:`~emohead.data.ProcessedDataset` split prepared for SyncNet (dataset landmarks)."""
+    from tqdm.auto import tqdm
+
+    recs = ds.clips(split=split)[:max_clips]
+    if not recs:
+        raise EvalError(f"{ds.root}: no clips in split {split!r}")
+    return [prepare_clip(ds.frames(r), ds.audio(r), ds.arrays(r)["landmarks"], image_size=image_size,
+                         region=region, fps=ds.fps, sample_rate=ds.sample_rate)
+            for r in tqdm(recs, desc=f"syncnet clips ({split})", unit="clip", disable=not progress)]
+
+
+# ---------------------------------------------------------------- files
+_ORIGINAL = {"width": 64, "embed_dim": 1024, "image_size": 224, "region": "face", "input_format": "bgr255"}
+"""Hyperparameters of a syncnet_python checkpoint (its face crops are 224 px BGR 0-255)."""
+
+
+def save_syncnet(model: SyncNet, path: str | Path) -> Path:
+    """Weights + hyperparameters to one safetensors file (JSON metadata), written atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "version": str(VERSION), "config": json.dumps(model.hparams)}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+    return path
+
+
+def load_syncnet(path: str | Path, device: torch.device | str = "cpu") -> SyncNet:
+    """Load a SyncNet in eval mode from ``path``.
+
+    Accepted layouts: (1) ``*.safetensors`` written by :func:`save_syncnet`; (2) anything else is read
+    with ``torch.load(weights_only=True)`` as a syncnet_python state dict (e.g. ``syncnet_v2.model``),
+    keys ``netcnnaud.*``, ``netfcaud.*``, ``netcnnlip.*``, ``netfclip.*`` (optionally prefixed
+    ``__S__.``), loaded into ``SyncNet(width=64, embed_dim=1024, image_size=224, region="face",
+    input_format="bgr255")``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"SyncNet weights {path} do not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as fh:
+                meta = fh.metadata() or {}
+                state = {k: fh.get_tensor(k) for k in fh.keys()}
+        except Exception as exc:
+            raise EvalError(f"SyncNet weights {path} are not a readable safetensors file: {exc}") from exc
+        if meta.get("format") != FORMAT:
+            raise EvalError(f"{path} is not a SyncNet checkpoint (format {meta.get('format')!r})")
+        if meta.get("version") != str(VERSION):
+            raise EvalError(f"{path}: SyncNet checkpoint version {meta.get('version')!r}, expected {VERSION}")
+        hp = json.loads(meta["config"])
+        extra = {k: hp.pop(k) for k in ("train_config", "seed") if k in hp}
+    else:
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise EvalError(f"SyncNet weights {path}: not a torch state dict ({exc})") from exc
+        if not isinstance(state, dict):
+            raise EvalError(f"SyncNet weights {path}: expected a state dict, got {type(state).__name__}")
+        state = {k.removeprefix("__S__."): v for k, v in state.items()}
+        hp, extra = dict(_ORIGINAL), {}
+        if "netfcaud.3.weight" in state:
+            hp["embed_dim"] = int(state["netfcaud.3.weight"].shape[0])
+    try:
+        model = SyncNet(**hp)
+        model.hparams.update(extra)
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise EvalError(f"{path}: the SyncNet weights do not fit the architecture {hp}: {exc}") from exc
+    return model.to(device).eval()
+
+
+__all__ = ["MAX_OFFSET", "SyncClip", "SyncNet", "SyncResult", "SyncTrainConfig", "audio_windows", "contrastive_loss",
+           "crop_box", "crop_clip", "embed_clip", "load_syncnet", "mfcc", "n_windows", "offset_distances",
+           "prepare_clip", "prepare_dataset_clips", "save_syncnet", "sync_confidence", "sync_from_clip", "sync_score",
+           "train_syncnet", "video_windows"]
