@@ -170,8 +170,25 @@ def reproduce(profile: str | Profile, out_dir: str | Path, *, notebooks_dir: str
         results.append(NotebookResult(name, "ran", seconds, metrics))
         upstream_ran = True
         log.info("%s: ran in %.1f s", name, seconds)
-    write_summary(out_dir, cfg, results)
+    write_summary(out_dir, cfg, results + _earlier_results(out_dir, notebooks_dir, results) if only else results)
     return results
+
+
+def _earlier_results(out_dir: Path, notebooks_dir: str | Path | None,
+                     results: Sequence[NotebookResult]) -> list[NotebookResult]:
+    """Notebooks left out by ``only`` whose outputs from an earlier run are in ``out_dir`` (kept in summary.md)."""
+    ran = {r.name for r in results}
+    earlier = []
+    for nb in list_notebooks(notebooks_dir or default_notebooks_dir(), None):
+        done, metrics = out_dir / nb.stem / "done.json", out_dir / nb.stem / METRICS_FILE
+        if nb.stem in ran or not (done.is_file() and metrics.is_file()):
+            continue
+        try:
+            seconds = float(json.loads(done.read_text()).get("seconds", 0.0))
+            earlier.append(NotebookResult(nb.stem, "earlier run", seconds, json.loads(metrics.read_text())))
+        except (json.JSONDecodeError, ValueError):
+            continue
+    return earlier
 
 
 def _is_complete(done_path: Path, executed: Path, source_hash: str, config_hash: str) -> bool:
@@ -207,6 +224,7 @@ def write_summary(out_dir: Path, cfg: Profile, results: Sequence[NotebookResult]
              "Numbers here come from the embedded synthetic world unless the run used real data; "
              "they are not the paper's MEAD / CREMA-D figures.", "",
              "| notebook | status | seconds |", "|---|---|---|"]
+    results = sorted(results, key=lambda r: r.name)
     lines += [f"| {r.name} | {r.status} | {r.seconds:.1f} |" for r in results]
     for r in results:
         flat = _flat(r.metrics)

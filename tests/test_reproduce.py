@@ -58,6 +58,12 @@ def test_runs_in_numeric_order_and_resumes(tmp_path, books):
     assert [r.status for r in reproduce("smoke", out, notebooks_dir=books, overrides={"seed": 3}, force=True)] == ["ran", "ran"]
     assert json.loads((out / "02_first/metrics.json").read_text())["seed"] == 3
 
+    # --only re-runs one notebook; summary.md keeps the others' earlier results
+    only = reproduce("smoke", out, notebooks_dir=books, overrides={"seed": 3}, only=["10"], force=True)
+    assert [r.name for r in only] == ["10_second"]
+    summary = (out / "summary.md").read_text()
+    assert "| 02_first | earlier run |" in summary and "| 10_second | ran |" in summary
+
 
 @pytest.mark.slow
 def test_a_failing_notebook_stops_the_run_and_keeps_its_error(tmp_path, books):
