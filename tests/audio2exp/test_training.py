@@ -129,3 +129,21 @@ def test_cli_trains_and_reports_bad_paths(a2e_world, tmp_path, capsys):
                        "--hyperplanes", str(root / "hyperplanes" / "hyperplanes.npz")]
     assert main(bad) == 2
     assert "--features" in capsys.readouterr().err
+
+
+def test_a_model_meeting_other_features_names_their_backend(a2e_world, tmp_path):
+    from emohead.audio2exp import A2EDataError, check_store
+    from emohead.features import FeatureStore
+
+    ds, store, planes, profile, _ = a2e_world
+    model, _ = train_audio2exp(ds, store, planes, dataclasses.replace(profile.audio2exp, iterations=2), tmp_path,
+                               seed=0, progress=False)
+    check_store(model, store)                                    # same widths: fine
+    index = json.loads((store.root / "index.json").read_text())
+    index["dims"]["text"] = 4096
+    index["backends"]["text"] = "llama"
+    other = tmp_path / "other_features"
+    other.mkdir()
+    (other / "index.json").write_text(json.dumps(index))
+    with pytest.raises(A2EDataError, match=r"text features are 4096-d \(made by the 'llama' backend\).*'hashed'"):
+        check_store(model, FeatureStore(other))
