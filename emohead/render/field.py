@@ -1,0 +1,105 @@
+"""The expression-conditioned radiance field theta: (alpha^, d, x) -> (c, sigma) (Sec. III-C).
+
+Realised the instant-ngp way (RAD-NeRF, ref [44]): a multi-resolution hash grid encodes the position x in the
+head box, and two small MLPs read it.
+
+How the expression conditions the field, and why: the 10-d expression code alpha^ (11-d [z; alpha~] for the
+``no_refinement`` ablation) is **concatenated** to the input of the density MLP and of the colour MLP. The hash
+grid itself stays expression-independent: it stores the canonical head, and the MLPs learn how the expression
+moves density (an opening mouth, raised brows) and changes colour (teeth, wrinkles). This is how AD-NeRF and
+RAD-NeRF condition on audio; a 10-d code is small enough to concatenate directly, and keeping it out of the hash
+grid lets every expression share one table.
+
+    density(x, alpha)                 -> sigma [N], geometry features [N, G]
+    color(x, d, alpha, features)      -> rgb [N, 3] in [0, 1]   (``features`` = geometry features, optional)
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .hashgrid import HashGridEncoder
+from .rays import HeadRays, sample_along_rays
+from .volume import RenderedRays, composite
+
+
+class FieldInputError(ValueError):
+    """Bad input to the field (names the expected shape)."""
+
+
+def direction_encoding(d: torch.Tensor) -> torch.Tensor:
+    """Real spherical harmonics up to degree 2 of unit directions d [N, 3] -> [N, 9] (view dependence)."""
+    x, y, z = d.unbind(-1)
+    return torch.stack([torch.full_like(x, 0.28209479), 0.48860251 * y, 0.48860251 * z, 0.48860251 * x,
+                        1.09254843 * x * y, 1.09254843 * y * z, 0.31539157 * (3 * z * z - 1),
+                        1.09254843 * x * z, 0.54627422 * (x * x - y * y)], dim=-1)
+
+
+class ExpressionField(nn.Module):
+    """Hash-grid NeRF field conditioned on an expression code of width ``expr_dim``.
+
+    box_min, box_max [3]: the head box the hash grid covers (points outside have zero density).
+    """
+
+    def __init__(self, box_min: torch.Tensor, box_max: torch.Tensor, *, expr_dim: int = 10, hash_levels: int = 16,
+                 hash_features: int = 2, hash_log2_size: int = 16, max_resolution: int = 2048, hidden: int = 64,
+                 geo_features: int = 15, backend: str = "torch"):
+        super().__init__()
+        self.register_buffer("box_min", torch.as_tensor(box_min, dtype=torch.float32).clone())
+        self.register_buffer("box_max", torch.as_tensor(box_max, dtype=torch.float32).clone())
+        self.expr_dim, self.geo_features = expr_dim, geo_features
+        self.encoder = HashGridEncoder(n_levels=hash_levels, n_features=hash_features,
+                                       log2_table_size=hash_log2_size, max_resolution=max_resolution, backend=backend)
+        self.density_mlp = nn.Sequential(nn.Linear(self.encoder.output_dim + expr_dim, hidden), nn.ReLU(),
+                                         nn.Linear(hidden, 1 + geo_features))
+        self.color_mlp = nn.Sequential(nn.Linear(geo_features + 9 + expr_dim, hidden), nn.ReLU(),
+                                       nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+    def _check(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[-1] != 3:
+            raise FieldInputError(f"positions must be [N, 3], got {tuple(x.shape)}")
+        if code.shape[-1] != self.expr_dim:
+            raise FieldInputError(f"expression code has width {code.shape[-1]}; this field was built for "
+                                  f"{self.expr_dim} (10 for alpha^, 11 for the no_refinement variant's [z; alpha~])")
+        if not torch.isfinite(code).all():
+            raise FieldInputError("expression code contains NaN or inf")
+        return code.expand(x.shape[0], -1) if code.dim() == 1 or code.shape[0] == 1 else code
+
+    def normalise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Head-frame points [N, 3] -> ([0, 1]^3 coordinates, inside-the-box mask [N])."""
+        u = (x - self.box_min) / (self.box_max - self.box_min)
+        inside = ((u >= 0) & (u <= 1)).all(dim=-1)
+        return u.clamp(0.0, 1.0), inside
+
+    def density(self, x: torch.Tensor, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """sigma [N] >= 0 and geometry features [N, G] at points x [N, 3] for codes [N, m] (or one [m])."""
+        code = self._check(x, code)
+        u, inside = self.normalise(x)
+        h = self.density_mlp(torch.cat([self.encoder(u), code], dim=-1))
+        sigma = torch.exp(h[:, 0].clamp(max=15.0)) * inside           # truncated exp activation (instant-ngp)
+        return sigma, h[:, 1:]
+
+    def color(self, x: torch.Tensor, d: torch.Tensor, code: torch.Tensor,
+              features: torch.Tensor | None = None) -> torch.Tensor:
+        """rgb [N, 3] at points x [N, 3] seen along unit directions d [N, 3]."""
+        code = self._check(x, code)
+        if features is None:
+            features = self.density(x, code)[1]
+        return torch.sigmoid(self.color_mlp(torch.cat([features, direction_encoding(d), code], dim=-1)))
+
+
+def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, background: torch.Tensor, *,
+                n_samples: int = 64, stratified: bool = False, generator: torch.Generator | None = None) -> RenderedRays:
+    """Volume-render rays [R] through ``field`` with expression codes [R, m] (or one [m]); rays that miss the
+    head box show ``background`` ([R, 3] or [3])."""
+    n = rays.origins.shape[0]
+    s = sample_along_rays(rays.near, rays.far, n_samples, stratified=stratified, generator=generator)   # [R, S]
+    pts = rays.origins[:, None] + s[..., None] * rays.directions[:, None]                              # [R, S, 3]
+    dirs = rays.directions[:, None].expand(-1, n_samples, -1)
+    codes = code.expand(n, -1) if code.dim() == 1 else code
+    codes = codes[:, None].expand(-1, n_samples, -1).reshape(n * n_samples, -1)
+    flat = pts.reshape(-1, 3)
+    sigma, geo = field.density(flat, codes)
+    rgb = field.color(flat, dirs.reshape(-1, 3), codes, geo)
+    sigma = sigma.reshape(n, n_samples) * rays.hit[:, None]
+    return composite(sigma, rgb.reshape(n, n_samples, 3), s, rays.far, background)
