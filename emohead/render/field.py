@@ -89,9 +89,11 @@ class ExpressionField(nn.Module):
 
 
 def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, background: torch.Tensor, *,
-                n_samples: int = 64, stratified: bool = False, generator: torch.Generator | None = None) -> RenderedRays:
+                n_samples: int = 64, stratified: bool = False, generator: torch.Generator | None = None,
+                grid=None) -> RenderedRays:
     """Volume-render rays [R] through ``field`` with expression codes [R, m] (or one [m]); rays that miss the
-    head box show ``background`` ([R, 3] or [3])."""
+    head box show ``background`` ([R, 3] or [3]). With an OccupancyGrid ``grid``, samples in empty cells are
+    skipped (density 0, the field is not evaluated there)."""
     n = rays.origins.shape[0]
     s = sample_along_rays(rays.near, rays.far, n_samples, stratified=stratified, generator=generator)   # [R, S]
     pts = rays.origins[:, None] + s[..., None] * rays.directions[:, None]                              # [R, S, 3]
@@ -99,7 +101,14 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
     codes = code.expand(n, -1) if code.dim() == 1 else code
     codes = codes[:, None].expand(-1, n_samples, -1).reshape(n * n_samples, -1)
     flat = pts.reshape(-1, 3)
-    sigma, geo = field.density(flat, codes)
-    rgb = field.color(flat, dirs.reshape(-1, 3), codes, geo)
-    sigma = sigma.reshape(n, n_samples) * rays.hit[:, None]
+    keep = rays.hit[:, None].expand(-1, n_samples).reshape(-1)
+    if grid is not None:
+        keep = keep & grid.occupied(flat)
+    sigma = torch.zeros(flat.shape[0], device=flat.device)
+    rgb = torch.zeros(flat.shape[0], 3, device=flat.device)
+    if keep.any():
+        sig_k, geo = field.density(flat[keep], codes[keep])
+        sigma = sigma.index_put((keep.nonzero()[:, 0],), sig_k)
+        rgb = rgb.index_put((keep.nonzero()[:, 0],), field.color(flat[keep], dirs.reshape(-1, 3)[keep], codes[keep], geo))
+    sigma = sigma.reshape(n, n_samples)
     return composite(sigma, rgb.reshape(n, n_samples, 3), s, rays.far, background)

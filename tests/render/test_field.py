@@ -70,3 +70,40 @@ def test_a_tiny_scene_overfits_on_cpu():
         final = render_rays(field, rays, code, bg, n_samples=24)
     psnr = -10 * torch.log10(((final.rgb - target) ** 2).mean())
     assert psnr > 20
+
+
+def test_occupancy_grid_marks_dense_cells_and_skipping_keeps_the_image():
+    from emohead.render.occupancy import OccupancyGrid
+
+    class HalfField:
+        """Density 5 where x > 0, else 0."""
+
+        def density(self, x, code):
+            return 5.0 * (x[:, 0] > 0).float(), torch.zeros(x.shape[0], 15)
+
+    grid = OccupancyGrid(BOX_MIN, BOX_MAX, resolution=8)
+    assert grid.occupied(torch.zeros(1, 3)).all()                  # before any refresh nothing is skipped
+    frac = grid.refresh(HalfField(), torch.zeros(2, 10), generator=torch.Generator().manual_seed(0))
+    assert frac == pytest.approx(0.5)
+    assert grid.occupied(torch.tensor([[1.0, 0.0, 0.0]])).item() and not grid.occupied(torch.tensor([[-1.0, 0.0, 0.0]])).item()
+    assert not grid.occupied(torch.tensor([[9.0, 0.0, 0.0]])).item()   # outside the box
+
+    # skipping samples in empty cells leaves the rendering unchanged, and the field sees fewer points
+    class Counting(HalfField):
+        seen = 0
+
+        def density(self, x, code):
+            Counting.seen += x.shape[0]
+            return super().density(x, code)
+
+        def color(self, x, d, code, features=None):
+            return torch.tensor([1.0, 0.0, 0.0]).expand(x.shape[0], 3)
+
+    size = 12
+    rays = head_rays(default_camera(size), torch.eye(3), torch.zeros(3), size, size, BOX_MIN, BOX_MAX)
+    full = render_rays(Counting(), rays, torch.zeros(10), torch.ones(3), n_samples=16)
+    seen_full, Counting.seen = Counting.seen, 0
+    skipped = render_rays(Counting(), rays, torch.zeros(10), torch.ones(3), n_samples=16, grid=grid)
+    torch.testing.assert_close(skipped.rgb, full.rgb, atol=1e-6, rtol=0)
+    assert (full.opacity > 0.5).any() and (full.opacity < 0.01).any()     # not a trivial image
+    assert Counting.seen < 0.7 * seen_full
