@@ -31,6 +31,17 @@ def _profile_from_args(args: argparse.Namespace) -> Profile:
     return load_profile(args.profile, _overrides_from_args(args))
 
 
+def _alpha_source(args: argparse.Namespace) -> dict:
+    """{"alpha_source": ...} reading alpha from `emohead extract`'s analysis/ folder when --analysis is given."""
+    if args.analysis is None:
+        return {}
+    from .extract import analysis_source
+
+    if not Path(args.analysis).is_dir():
+        raise CommandError(f"--analysis {args.analysis}: no such folder (run `emohead extract` first)")
+    return {"alpha_source": analysis_source(args.analysis)}
+
+
 # --------------------------------------------------------------------------------------------
 # Sub-commands
 # --------------------------------------------------------------------------------------------
@@ -86,13 +97,7 @@ def cmd_fit_hyperplanes(args: argparse.Namespace) -> int:
         from .synth import emotion_loadings
 
         true_dirs = dict(zip(ds.emotions, emotion_loadings(build_procedural_model(), ds.emotions)))
-    source = {}
-    if args.analysis is not None:
-        from .extract import analysis_source
-
-        if not Path(args.analysis).is_dir():
-            raise CommandError(f"--analysis {args.analysis}: no such folder (run `emohead extract` first)")
-        source = {"alpha_source": analysis_source(args.analysis)}
+    source = _alpha_source(args)
     planes, report = hyperplane_report(ds, cfg.hyperplanes, seed=cfg.seed, speaker=args.speaker,
                                        true_directions=true_dirs, **source)
     report["alpha_source"] = "analyser" if source else "dataset"
@@ -119,13 +124,7 @@ def cmd_train_a2e(args: argparse.Namespace) -> int:
     if not Path(args.hyperplanes).is_file():
         raise CommandError(f"--hyperplanes {args.hyperplanes}: no such file (run `emohead fit-hyperplanes`)")
     planes = EmotionHyperplanes.load(args.hyperplanes)
-    source = {}
-    if args.analysis is not None:
-        from .extract import analysis_source
-
-        if not Path(args.analysis).is_dir():
-            raise CommandError(f"--analysis {args.analysis}: no such folder (run `emohead extract` first)")
-        source = {"alpha_source": analysis_source(args.analysis)}
+    source = _alpha_source(args)
     from .config import resolve_device
 
     model, history = train_audio2exp(ds, FeatureStore(features), planes, cfg.audio2exp, args.out, seed=cfg.seed,

@@ -61,3 +61,13 @@ def save_npz_atomic(target: str | os.PathLike, **arrays: np.ndarray) -> Path:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
     return Path(target)
+
+
+def save_safetensors_atomic(target: str | os.PathLike, state: dict, metadata: dict[str, str] | None = None) -> Path:
+    """Write a torch state dict as one .safetensors file (tensors made contiguous, on CPU) atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    with atomic_path(target) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return Path(target)

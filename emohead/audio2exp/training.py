@@ -24,10 +24,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..config import Audio2ExpConfig, to_dict
-from ..files import atomic_path, write_json_atomic
+from ..files import atomic_path, save_safetensors_atomic, write_json_atomic
 from .data import (STREAMS, FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
                    load_tracks, silence_features)
 from .inference import predict
@@ -56,8 +56,7 @@ def build_model(cfg: Audio2ExpConfig, info: FeatureInfo, normals: np.ndarray, em
 def save_audio2exp(model: Audio2Expression, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write model.safetensors and model.json (config, widths, backends, emotions) atomically."""
     out_dir = Path(out_dir)
-    with atomic_path(out_dir / MODEL_FILE) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    save_safetensors_atomic(out_dir / MODEL_FILE, model.state_dict())
     info: FeatureInfo = model.feature_info
     meta = {"format": "emohead-audio2exp", "version": 1, "config": dataclasses.asdict(model.cfg),
             "dims": info.dims, "backends": info.backends, "emotions": model.emotions, **(extra or {})}

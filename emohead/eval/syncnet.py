@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..files import atomic_path
+from ..files import save_safetensors_atomic
 from .result import EvalError, MetricResult
 
 log = logging.getLogger(__name__)
@@ -501,14 +501,8 @@ _ORIGINAL = {"width": 64, "embed_dim": 1024, "image_size": 224, "region": "face"
 
 def save_syncnet(model: SyncNet, path: str | Path) -> Path:
     """Weights + hyperparameters to one safetensors file (JSON metadata), written atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "version": str(VERSION), "config": json.dumps(model.hparams)}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
-    return path
+    return save_safetensors_atomic(path, model.state_dict(), meta)
 
 
 def load_syncnet(path: str | Path, device: torch.device | str = "cpu") -> SyncNet:

@@ -35,7 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import AnalyserConfig
-from ..files import atomic_path
+from ..files import save_safetensors_atomic
 from .analyser_data import (AnalyserSamples, crop_box_fraction, crop_box_pixels, crop_frames,
                             landmarks_from_crop, render_samples)
 
@@ -412,14 +412,8 @@ def embed_frames(model: FaceAnalyser, frames: Any, *, batch_size: int = 64,
 # ---------------------------------------------------------------- files
 def save_analyser(model: FaceAnalyser, path: str | Path) -> Path:
     """Write weights and config to one safetensors file (config as JSON metadata), atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "version": str(VERSION), "config": json.dumps(model.hparams)}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
-    return path
+    return save_safetensors_atomic(path, model.state_dict(), meta)
 
 
 def load_analyser(path: str | Path, device: torch.device | str = "cpu") -> FaceAnalyser:
