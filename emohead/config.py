@@ -208,6 +208,28 @@ class NerfConfig:
     """Samples along each ray between t_n and t_f (eq. 11-12; ours)."""
     checkpoint_every: int = 1000
     """Iterations between resumable checkpoints (ours)."""
+    final_lr_fraction: float = 0.1
+    """The linear schedule decays the learning rate from lr to lr * this at the last iteration (ours)."""
+    hidden: int = 64
+    """Width of the density and colour MLPs (RAD-NeRF uses 64)."""
+    max_resolution: int = 2048
+    """Finest hash-grid resolution over the head box (instant-ngp)."""
+    grid_resolution: int = 64
+    """Cells per side of the occupancy grid for empty-space skipping (instant-ngp uses 128)."""
+    grid_every: int = 16
+    """Iterations between occupancy-grid refreshes; skipping starts after the first quarter (ours)."""
+    patch_size: int = 0
+    """Side of the rendered face patch for L_cord / L_shape; 0 = the analyser's input size (ours)."""
+    coord_backend: Literal["analyser", "clip"] = "analyser"
+    """E_I, E_T of L_cord (eq. 16): the face analyser's emotion embedding, or CLIP from clip_path (paper: RN50)."""
+    clip_path: str = ""
+    """Local folder of a transformers CLIPModel + tokenizer for coord_backend='clip' (never downloaded)."""
+    clip_prompt: str = "a photo of a {emotion} face"
+    """Text whose CLIP embedding E_T(emo) the rendered patch is pulled toward (ours; the paper does not say)."""
+    max_frames: int = 0
+    """Train on at most this many frames of the target person, evenly spaced; 0 = all (ours)."""
+    box_margin: float = 1.15
+    """The head box is the face model's bounding box over extreme expressions, scaled by this (ours)."""
 
 
 @dataclass(frozen=True)
@@ -270,7 +292,9 @@ def _build_profiles() -> dict[str, Profile]:
             audio2exp=dict(d=64, dh=64, ffn_widths=(64, 32), iterations=60, batch_size=8,
                            checkpoint_every=30),
             nerf=dict(iterations=60, refine_start=30, image_size=64, hash_levels=8,
-                      hash_log2_size=12, rays_per_batch=512, samples_per_ray=24, checkpoint_every=30),
+                      hash_log2_size=12, max_resolution=256, hidden=32, rays_per_batch=512,
+                      samples_per_ray=24, checkpoint_every=30, grid_resolution=16, grid_every=8,
+                      max_frames=200),
             eval=dict(max_test_clips=4),
         ),
         # The demo: a meaningful result on a 2-core CPU in under 30 minutes end to end.
@@ -281,8 +305,8 @@ def _build_profiles() -> dict[str, Profile]:
             audio2exp=dict(d=128, dh=128, ffn_widths=(256, 128, 128, 64), iterations=1500,
                            batch_size=16, checkpoint_every=250),
             nerf=dict(iterations=1500, refine_start=750, image_size=128, hash_levels=12,
-                      hash_log2_size=15, rays_per_batch=2048, samples_per_ray=48,
-                      checkpoint_every=250),
+                      hash_log2_size=15, max_resolution=512, rays_per_batch=2048, samples_per_ray=48,
+                      checkpoint_every=250, grid_resolution=32, max_frames=2000),
             eval=dict(max_test_clips=16),
         ),
         # One H200-class GPU: every notebook under 10 minutes.

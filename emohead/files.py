@@ -71,3 +71,16 @@ def save_safetensors_atomic(target: str | os.PathLike, state: dict, metadata: di
     with atomic_path(target) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return Path(target)
+
+
+def move_aside(folder: str | os.PathLike, names: "tuple[str, ...] | list[str]", aside: str) -> Path:
+    """Move the files ``names`` of ``folder`` that exist into ``folder/aside/`` (an earlier run kept, not overwritten)."""
+    import shutil
+
+    folder = Path(folder)
+    dest = folder / aside
+    dest.mkdir(exist_ok=True)
+    for name in names:
+        if (folder / name).exists():
+            shutil.move(str(folder / name), str(dest / name))
+    return dest

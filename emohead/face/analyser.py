@@ -134,11 +134,18 @@ class FaceAnalyser(nn.Module):
     def input_size(self) -> int:
         return self.hparams["input_size"]
 
-    def forward_crops(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Analyser inputs [B, 3, I, I] in [0, 1] -> raw heads; landmarks crop-normalised [B, 68, 2]."""
-        h = self.fc(self.pool(self.stages(self.stem((crops - self.mean) * 4.0))))   # [B, 256]
+    def embed_crops(self, crops: torch.Tensor) -> torch.Tensor:
+        """Analyser inputs [B, 3, I, I] in [0, 1] -> the shared 256-d embedding [B, 256] feeding every head."""
+        return self.fc(self.pool(self.stages(self.stem((crops - self.mean) * 4.0))))
+
+    def heads(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Shared embeddings [B, 256] -> raw heads; landmarks crop-normalised [B, 68, 2]."""
         return {"landmarks": self.head_landmarks(h).view(len(h), -1, 2), "alpha": self.head_alpha(h),
                 "beta": self.head_beta(h), "au": self.head_au(h), "emotion_logits": self.head_emotion(h)}
+
+    def forward_crops(self, crops: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Analyser inputs [B, 3, I, I] in [0, 1] -> raw heads; landmarks crop-normalised [B, 68, 2]."""
+        return self.heads(self.embed_crops(crops))
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Frames [B, 3, S, S] float in [0, 1], any square S -> dict of AnalyserOutput fields (torch).
@@ -404,8 +411,7 @@ def embed_frames(model: FaceAnalyser, frames: Any, *, batch_size: int = 64,
     for s in range(0, len(x), batch_size):
         img = x[s:s + batch_size].to(dev).permute(0, 3, 1, 2).float() / 255.0
         crops = crop_frames(img, model.input_size, box)
-        h = model.fc(model.pool(model.stages(model.stem((crops - model.mean) * 4.0))))   # as forward_crops
-        parts.append(h.float().cpu().numpy())
+        parts.append(model.embed_crops(crops).float().cpu().numpy())
     return np.concatenate(parts)
 
 

@@ -64,8 +64,21 @@ def head_rays(camera: Camera, R: torch.Tensor, t: torch.Tensor, height: int, wid
     o, d = o.reshape(-1, 3), d.reshape(-1, 3)
     if pixels is not None:
         o, d = o[pixels], d[pixels]
-    o_m = (o - t) @ R                                             # R^T (o - t), row vectors
-    d_m = d @ R                                                   # R^T d (unit length kept)
+    return pose_rays(o, d, R, t, box_min, box_max)
+
+
+def pose_rays(origins: torch.Tensor, directions: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
+              box_min: torch.Tensor, box_max: torch.Tensor) -> HeadRays:
+    """World rays [N, 3] -> head-frame rays under one pose (R [3, 3], t [3]) or one pose per ray ([N, 3, 3], [N, 3]).
+
+    Poses are not checked here (``check_pose`` them where they enter, once per frame).
+    """
+    if R.dim() == 2:
+        o_m = (origins - t) @ R                                   # R^T (o - t), row vectors
+        d_m = directions @ R                                      # R^T d (unit length kept)
+    else:
+        o_m = torch.einsum("ni,nij->nj", origins - t, R)
+        d_m = torch.einsum("ni,nij->nj", directions, R)
     near, far, hit = ray_box(o_m, d_m, box_min.to(o_m), box_max.to(o_m))
     return HeadRays(origins=o_m, directions=d_m, near=near, far=far, hit=hit)
 

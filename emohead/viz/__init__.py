@@ -3,7 +3,8 @@ from .audio2exp import attention_maps, training_curves
 from .features import alignment_figure, alpha_comparison, feature_heatmaps
 from .hyperplanes import accuracy_bars, alpha_projection, mar_group_histograms
 from .pipeline import pipeline_figure
+from .render import hashgrid_figure, nerf_training_curves
 from .synth import alpha_traces, au_prototype_heatmap, frame_strip, image_grid, matrix_heatmap, speech_figure
 
-__all__ = ["attention_maps", "training_curves", "accuracy_bars", "alpha_projection", "mar_group_histograms", "alignment_figure", "alpha_comparison", "feature_heatmaps", "pipeline_figure", "alpha_traces", "au_prototype_heatmap", "frame_strip", "image_grid",
+__all__ = ["attention_maps", "training_curves", "accuracy_bars", "alpha_projection", "mar_group_histograms", "alignment_figure", "alpha_comparison", "feature_heatmaps", "pipeline_figure", "hashgrid_figure", "nerf_training_curves", "alpha_traces", "au_prototype_heatmap", "frame_strip", "image_grid",
            "matrix_heatmap", "speech_figure"]

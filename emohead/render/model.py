@@ -1,0 +1,214 @@
+"""A trained head NeRF and how to render frames with it (Sec. III-C).
+
+:class:`HeadNerf` bundles what rendering needs: the expression-conditioned field, its occupancy grid, the
+camera, the background image estimated from the training video, and the emotions / code kind the field was
+trained with. A frame is rendered in three steps:
+
+1. rays of every pixel in the head frame under the frame's pose (R, t), optionally turned by a yaw for novel
+   views (x_world = R R_yaw x_model + t);
+2. ray marching with empty-space skipping (``march.py``; eq. 11-12) on black, giving the head's colour
+   premultiplied by its opacity and the opacity itself;
+3. compositing: head over the source frame's segmented torso over the background (``compositing.py``).
+
+Files: ``nerf.safetensors`` (field, grid density, background) and ``nerf.json`` (everything else).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..face.camera import Camera
+from ..files import save_safetensors_atomic, write_json_atomic
+from .compositing import composite_frame
+from .field import ExpressionField, FieldInputError
+from .march import march_rays
+from .occupancy import OccupancyGrid
+from .rays import check_pose, head_rays
+
+NERF_WEIGHTS = "nerf.safetensors"
+NERF_META = "nerf.json"
+
+
+class NerfModelError(ValueError):
+    """A NeRF folder or rendering request that cannot be used (names the file or argument)."""
+
+
+def yaw_rotation(degrees: float) -> torch.Tensor:
+    """[3, 3] rotation about the head's vertical (y) axis; positive turns the face to the viewer's left."""
+    a = math.radians(float(degrees))
+    c, s = math.cos(a), math.sin(a)
+    return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=torch.float32)
+
+
+@dataclass
+class HeadNerf:
+    """A trained head NeRF of one person.
+
+    background [H, W, 3] float in [0, 1] at the training resolution; camera for H x W frames;
+    code_kind 'alpha' (alpha^, 10-d) or 'tag_alpha' ([z; alpha~], the no_refinement variant).
+    """
+
+    field: ExpressionField
+    grid: OccupancyGrid
+    background: torch.Tensor
+    camera: Camera
+    emotions: tuple[str, ...]
+    code_kind: str = "alpha"
+    n_samples: int = 64
+    meta: dict[str, Any] = dc_field(default_factory=dict)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.background.shape[0])
+
+    @property
+    def code_dim(self) -> int:
+        return int(self.field.expr_dim)
+
+    @property
+    def device(self) -> torch.device:
+        return self.background.device
+
+    def to(self, device: torch.device | str) -> "HeadNerf":
+        self.field.to(device)
+        self.grid.to(device)
+        self.background = self.background.to(device)
+        self.camera = self.camera.to(device)
+        return self
+
+    def check_codes(self, codes: Any, n_frames: int | None = None, where: str = "codes") -> torch.Tensor:
+        """Codes [T, m] (or one [m]) as a float tensor on the model's device; clear errors otherwise."""
+        c = torch.as_tensor(np.asarray(codes, np.float32)).to(self.device)
+        c = c[None] if c.dim() == 1 else c
+        if c.dim() != 2 or c.shape[1] != self.code_dim:
+            raise FieldInputError(f"{where}: expression codes must be [T, {self.code_dim}] for this NeRF "
+                                  f"(code kind {self.code_kind!r}), got {tuple(c.shape)}")
+        if n_frames is not None and c.shape[0] != n_frames:
+            raise NerfModelError(f"{where}: {c.shape[0]} codes for {n_frames} frames")
+        if not torch.isfinite(c).all():
+            raise FieldInputError(f"{where}: expression codes contain NaN or inf")
+        return c
+
+    @torch.no_grad()
+    def render_head(self, code: Any, R: Any, t: Any, *, yaw: float = 0.0, min_transmittance: float = 1e-4
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One frame's head on black: (rgb [H, W, 3] premultiplied by opacity, opacity [H, W]), float on device.
+
+        code [m]; R [3, 3], t [3] the head pose of the frame; ``yaw`` degrees turns the head for a novel view.
+        """
+        c = self.check_codes(code)[0]
+        R = torch.as_tensor(np.asarray(R, np.float32)).to(self.device)
+        t = torch.as_tensor(np.asarray(t, np.float32)).to(self.device)
+        check_pose(R, t, where="render_head pose")
+        if yaw:
+            R = R @ yaw_rotation(yaw).to(self.device)
+        size = self.image_size
+        rays = head_rays(self.camera, R, t, size, size, self.field.box_min, self.field.box_max)
+        out = march_rays(self.field, rays, c, torch.zeros(3, device=self.device), n_samples=self.n_samples,
+                         grid=self.grid, min_transmittance=min_transmittance)
+        return out.rgb.view(size, size, 3), out.opacity.view(size, size)
+
+    def compose(self, head_rgb: torch.Tensor, opacity: torch.Tensor, frame: np.ndarray | None,
+                parsing: np.ndarray | None) -> np.ndarray:
+        """Head over the frame's segmented torso over the background -> uint8 [H, W, 3].
+
+        frame / parsing None: the head over the background alone (no torso).
+        """
+        size = self.image_size
+        bg = self.background.cpu().numpy()
+        if frame is None or parsing is None:
+            frame = np.zeros((size, size, 3), np.uint8)
+            parsing = np.zeros((size, size), np.uint8)
+        if frame.shape[0] != size:
+            from .frames import resize_frames
+            frame, parsing = (a[0] for a in resize_frames(frame[None], parsing[None], size))
+        out = composite_frame(head_rgb.cpu().numpy(), opacity.cpu().numpy(), frame, parsing, bg)
+        return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+    def render_frames(self, codes: Any, R: Any, t: Any, frames: np.ndarray | None = None,
+                      parsing: np.ndarray | None = None, *, yaw: Sequence[float] | float = 0.0,
+                      progress: bool = False, desc: str = "rendering") -> np.ndarray:
+        """T composited frames uint8 [T, H, W, 3].
+
+        codes [T, m]; R [T, 3, 3]; t [T, 3]; frames uint8 [T, S, S, 3] and parsing [T, S, S] of the source video
+        (torso layer; None: no torso); yaw: degrees, one value or one per frame.
+        """
+        from tqdm.auto import tqdm
+
+        c = self.check_codes(codes)
+        n = c.shape[0]
+        R, t = np.asarray(R, np.float32), np.asarray(t, np.float32)
+        if R.shape != (n, 3, 3) or t.shape != (n, 3):
+            raise NerfModelError(f"poses must be R [{n}, 3, 3] and t [{n}, 3] for {n} codes, "
+                                 f"got {R.shape} and {t.shape}")
+        if frames is not None and (parsing is None or len(frames) != n or len(parsing) != n):
+            raise NerfModelError(f"source frames and parsing must both have {n} entries")
+        yaws = np.broadcast_to(np.asarray(yaw, np.float32), (n,))
+        out = np.empty((n, self.image_size, self.image_size, 3), np.uint8)
+        for i in tqdm(range(n), desc=desc, unit="frame", disable=not progress):
+            rgb, op = self.render_head(c[i], R[i], t[i], yaw=float(yaws[i]))
+            out[i] = self.compose(rgb, op, None if frames is None else frames[i],
+                                  None if parsing is None else parsing[i])
+        return out
+
+
+# ---------------------------------------------------------------- files
+def save_nerf(nerf: HeadNerf, out_dir: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write nerf.safetensors and nerf.json into ``out_dir`` (atomically); returns the folder."""
+    out_dir = Path(out_dir)
+    state = {f"field.{k}": v for k, v in nerf.field.state_dict().items()}
+    state["grid.density"] = nerf.grid.density
+    state["background"] = nerf.background
+    save_safetensors_atomic(out_dir / NERF_WEIGHTS, state)
+    f = nerf.field
+    meta = dict(nerf.meta)
+    meta.update({
+        "field": {"expr_dim": f.expr_dim, "hash_levels": f.encoder.n_levels, "hash_features": f.encoder.n_features,
+                  "hash_log2_size": f.encoder.log2_table_size, "max_resolution": f.encoder.max_resolution,
+                  "hidden": f.density_mlp[0].out_features, "geo_features": f.geo_features},
+        "grid": {"resolution": nerf.grid.resolution, "decay": nerf.grid.decay, "threshold": nerf.grid.threshold},
+        "camera": {"intrinsics": nerf.camera.intrinsics.cpu().tolist(),
+                   "world_to_camera": nerf.camera.world_to_camera.cpu().tolist()},
+        "backend": f.encoder.requested_backend, "emotions": list(nerf.emotions), "code_kind": nerf.code_kind, "n_samples": nerf.n_samples,
+        "image_size": nerf.image_size, **(extra or {})})
+    write_json_atomic(out_dir / NERF_META, meta)
+    return out_dir
+
+
+def load_nerf(path: str | Path, device: torch.device | str = "cpu", *, backend: str | None = None) -> HeadNerf:
+    """Read a folder written by :func:`save_nerf` (or by ``emohead train-nerf``).
+
+    backend: hash-grid implementation to render with (default: the one it was trained with; falls back to
+    'torch' with a warning where unavailable).
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta_path, weights_path = path / NERF_META, path / NERF_WEIGHTS
+    for p in (meta_path, weights_path):
+        if not p.is_file():
+            raise NerfModelError(f"{p} does not exist: {path} is not a trained NeRF folder "
+                                 f"(run `emohead train-nerf --out {path}` first)")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    state = load_file(str(weights_path))
+    f = meta["field"]
+    field = ExpressionField(state["field.box_min"], state["field.box_max"], expr_dim=f["expr_dim"],
+                            hash_levels=f["hash_levels"], hash_features=f["hash_features"],
+                            hash_log2_size=f["hash_log2_size"], max_resolution=f["max_resolution"],
+                            hidden=f["hidden"], geo_features=f["geo_features"],
+                            backend=backend or meta.get("backend", "torch"))
+    field.load_state_dict({k[len("field."):]: v for k, v in state.items() if k.startswith("field.")})
+    g = meta["grid"]
+    grid = OccupancyGrid(field.box_min, field.box_max, g["resolution"], decay=g["decay"], threshold=g["threshold"])
+    grid.density.copy_(state["grid.density"])
+    cam = Camera(torch.tensor(meta["camera"]["intrinsics"]), torch.tensor(meta["camera"]["world_to_camera"]))
+    nerf = HeadNerf(field=field.eval(), grid=grid, background=state["background"], camera=cam,
+                    emotions=tuple(meta["emotions"]), code_kind=meta["code_kind"], n_samples=int(meta["n_samples"]),
+                    meta=meta)
+    return nerf.to(device)

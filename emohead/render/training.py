@@ -1,0 +1,378 @@
+"""Training the expression-conditioned head NeRF (Sec. III-D, eq. 15-16).
+
+Two stages, as the paper trains its rendering module:
+
+* iterations [0, refine_start): L = L_photo on random rays of random training frames;
+* iterations [refine_start, iterations): L = L_photo + lambda_cord L_cord + lambda_shape L_shape
+  (1, 1e-3, 1e-9); L_cord and L_shape need a whole face, so each step also renders one P x P patch over the
+  face crop of one frame (``losses.patch_pixels``) and feeds it to the coordination backend (the face
+  analyser's embedding by default, CLIP on request) and to the analyser's identity head.
+
+What a ray is compared with (AD-NeRF's layering): the target is the real frame; the ray's background is the
+frame with its head pixels replaced by the estimated background image. So outside the head the NeRF must be
+transparent (the frame shows through), on the head it must be opaque, and at test time the head is rendered on
+black with its opacity and composited over torso and background (``compositing.py``).
+
+Adam with a linear schedule (lr -> lr * final_lr_fraction); every ``grid_every`` iterations the occupancy grid
+is refreshed from the field, and after the first quarter of training empty cells are skipped. Batches are a
+function of (seed, iteration) only, so a resumed run reproduces an uninterrupted one (up to the summation order
+of the hash table's scatter-add gradient, which PyTorch does not fix). A finished run with the
+same fingerprint is reused; one with other settings is moved to ``stale-<hash>/``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..config import NerfConfig
+from ..files import atomic_path, move_aside, write_json_atomic
+from .field import ExpressionField, render_rays
+from .frames import NerfDataError, NerfFrames, estimate_background, head_box, load_nerf_frames
+from .losses import AnalyserCoordination, ClipCoordination, l_cord, l_photo, l_shape, patch_pixels
+from .model import NERF_META, NERF_WEIGHTS, HeadNerf, load_nerf, save_nerf
+from .occupancy import OccupancyGrid
+from .rays import pose_rays
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.json"
+RECT_MARGIN = 0.08
+"""Margin (fraction of the frame) around each frame's head bounding box within which most rays are drawn."""
+UNIFORM_FRACTION = 0.125
+"""Fraction of each batch's rays drawn anywhere in the frame (keeps empty space empty)."""
+
+
+class NerfTrainingError(RuntimeError):
+    """Settings or inputs the NeRF training cannot use (names them)."""
+
+
+@dataclass
+class RayTable:
+    """Everything a training step draws rays from, on the training device.
+
+    images, layers uint8 [N, H, W, 3] (layers: the frame with its head replaced by the background);
+    rects long [N, 4] (y0, y1, x0, x1) around each head; origins, directions [H * W, 3] world rays of the camera.
+    """
+
+    frames: NerfFrames
+    background: torch.Tensor
+    layers: torch.Tensor
+    rects: torch.Tensor
+    origins: torch.Tensor
+    directions: torch.Tensor
+
+
+def background_layers(frames: NerfFrames, background: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, H, W, 3]: each frame with its head pixels replaced by the background (what the head covers)."""
+    bg = (background.clamp(0, 1) * 255 + 0.5).to(torch.uint8).to(frames.images.device)
+    return torch.where(frames.head_mask()[..., None], bg, frames.images)
+
+
+def head_rects(frames: NerfFrames, margin: float = RECT_MARGIN) -> torch.Tensor:
+    """long [N, 4] (y0, y1, x0, x1), exclusive ends: each frame's head bounding box grown by ``margin`` of the frame."""
+    mask = frames.head_mask()                                                    # [N, H, W]
+    n, h, w = mask.shape
+    rows, cols = mask.any(dim=2), mask.any(dim=1)                                # [N, H], [N, W]
+    if not bool(rows.any(dim=1).all()):
+        bad = int((~rows.any(dim=1)).nonzero()[0, 0])
+        raise NerfDataError(f"frame {bad} of clip {frames.clip_ids[bad]!r} has no head pixel in its parsing mask")
+    ar_h, ar_w = torch.arange(h, device=mask.device), torch.arange(w, device=mask.device)
+    m = int(round(margin * h))
+    y0 = torch.where(rows, ar_h, h).amin(1) - m
+    y1 = torch.where(rows, ar_h, -1).amax(1) + 1 + m
+    x0 = torch.where(cols, ar_w, w).amin(1) - m
+    x1 = torch.where(cols, ar_w, -1).amax(1) + 1 + m
+    return torch.stack([y0.clamp(0, h - 1), y1.clamp(1, h), x0.clamp(0, w - 1), x1.clamp(1, w)], dim=1)
+
+
+def build_ray_table(frames: NerfFrames, device: torch.device | str) -> RayTable:
+    frames = frames.to(device)
+    background = estimate_background(frames.images, frames.parsing).to(device)
+    o, d = frames.camera.pixel_rays(frames.size, frames.size)
+    return RayTable(frames=frames, background=background, layers=background_layers(frames, background),
+                    rects=head_rects(frames), origins=o.reshape(-1, 3), directions=d.reshape(-1, 3))
+
+
+def sample_rays(table: RayTable, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frame [n], flat pixel [n]): most rays uniform in a random frame's head rectangle, some anywhere."""
+    dev = table.layers.device
+    size = table.frames.size
+    f = torch.randint(0, len(table.frames), (n,), generator=gen, device=dev)
+    u = torch.rand(n, 2, generator=gen, device=dev)
+    r = table.rects[f]
+    y = r[:, 0] + (u[:, 0] * (r[:, 1] - r[:, 0])).long()
+    x = r[:, 2] + (u[:, 1] * (r[:, 3] - r[:, 2])).long()
+    anywhere = torch.arange(n, device=dev) < int(n * UNIFORM_FRACTION)
+    y = torch.where(anywhere, (u[:, 0] * size).long(), y).clamp(0, size - 1)
+    x = torch.where(anywhere, (u[:, 1] * size).long(), x).clamp(0, size - 1)
+    return f, y * size + x
+
+
+def render_training_rays(field: ExpressionField, table: RayTable, f: torch.Tensor, pix: torch.Tensor,
+                         n_samples: int, gen: torch.Generator, grid: OccupancyGrid | None):
+    """Render rays (frame f [R], pixel pix [R]) with stratified samples -> (RenderedRays, target rgb [R, 3])."""
+    fr = table.frames
+    rays = pose_rays(table.origins[pix], table.directions[pix], fr.R[f], fr.t[f], field.box_min, field.box_max)
+    size = fr.size
+    yy, xx = pix // size, pix % size
+    bg = table.layers[f, yy, xx].float() / 255.0                                  # [R, 3]
+    target = fr.images[f, yy, xx].float() / 255.0
+    out = render_rays(field, rays, fr.codes[f], bg, n_samples=n_samples, stratified=True, generator=gen, grid=grid)
+    return out, target
+
+
+def build_field(cfg: NerfConfig, code_dim: int, box: tuple[torch.Tensor, torch.Tensor]) -> ExpressionField:
+    return ExpressionField(box[0], box[1], expr_dim=code_dim, hash_levels=cfg.hash_levels,
+                           hash_features=cfg.hash_features, hash_log2_size=cfg.hash_log2_size,
+                           max_resolution=cfg.max_resolution, hidden=cfg.hidden, backend=cfg.backend)
+
+
+def _check_config(cfg: NerfConfig) -> None:
+    problems = []
+    if cfg.iterations < 1:
+        problems.append(f"nerf.iterations={cfg.iterations} (must be >= 1)")
+    if not 0 <= cfg.refine_start <= cfg.iterations:
+        problems.append(f"nerf.refine_start={cfg.refine_start} (must be in 0..nerf.iterations={cfg.iterations})")
+    if cfg.rays_per_batch < 8 or cfg.samples_per_ray < 2:
+        problems.append(f"nerf.rays_per_batch={cfg.rays_per_batch}, samples_per_ray={cfg.samples_per_ray} "
+                        f"(need >= 8 and >= 2)")
+    if cfg.lr <= 0 or not 0 < cfg.final_lr_fraction <= 1:
+        problems.append(f"nerf.lr={cfg.lr}, final_lr_fraction={cfg.final_lr_fraction} (need lr > 0, fraction in (0, 1])")
+    if cfg.checkpoint_every < 1 or cfg.grid_every < 1:
+        problems.append(f"nerf.checkpoint_every={cfg.checkpoint_every}, grid_every={cfg.grid_every} (need >= 1)")
+    if problems:
+        raise NerfTrainingError("bad NeRF settings: " + "; ".join(problems))
+
+
+def fingerprint(cfg: NerfConfig, seed: int, ds: Any, speaker: str, code: str, extra: Any = None) -> str:
+    """Hash of what a trained NeRF depends on: config, seed, dataset manifest, speaker, code kind, extras."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"cfg": dataclasses.asdict(cfg), "seed": seed, "speaker": speaker, "code": code,
+                         "extra": extra}, sort_keys=True, default=str).encode())
+    h.update(Path(ds.manifest_path).read_bytes())
+    return h.hexdigest()
+
+
+def _stored_fingerprint(out_dir: Path) -> str | None:
+    if (out_dir / NERF_META).is_file():
+        return json.loads((out_dir / NERF_META).read_text(encoding="utf-8")).get("fingerprint")
+    if (out_dir / CHECKPOINT_FILE).is_file():
+        return torch.load(out_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=True).get("fingerprint")
+    return None
+
+
+def _linear_lr(cfg: NerfConfig, it: int) -> float:
+    """Adam's learning rate at iteration ``it``: linear from lr to lr * final_lr_fraction (Sec. III-D)."""
+    return cfg.lr * (1.0 - (1.0 - cfg.final_lr_fraction) * it / max(1, cfg.iterations))
+
+
+@torch.no_grad()
+def evaluate_nerf(nerf: HeadNerf, frames: NerfFrames, *, max_frames: int = 8, return_images: bool = False
+                  ) -> dict[str, Any]:
+    """PSNR (dB) of composited renders against real frames: whole frame, and inside the head mask.
+
+    Renders up to ``max_frames`` evenly spaced frames with their own codes and poses, over their own torso.
+    """
+    from ..eval.metrics import psnr
+
+    idx = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
+    real = frames.images[idx].cpu().numpy()
+    parsing = frames.parsing[idx].cpu().numpy()
+    rendered = nerf.render_frames(frames.codes[idx].cpu().numpy(), frames.R[idx].cpu().numpy(),
+                                  frames.t[idx].cpu().numpy(), real, parsing)
+    mask = frames.head_mask(torch.as_tensor(idx)).cpu().numpy()
+    err = ((rendered.astype(np.float64) - real.astype(np.float64)) / 255.0) ** 2
+    head_mse = err[mask].mean() if mask.any() else float("nan")
+    out: dict[str, Any] = {"psnr": psnr(rendered, real).value,
+                           "psnr_head": float(-10.0 * np.log10(max(head_mse, 1e-12))),
+                           "frames": [int(i) for i in idx]}
+    if return_images:
+        out.update(rendered=rendered, real=real)
+    return out
+
+
+def _coordination(cfg: NerfConfig, analyser: Any, table: RayTable, device: torch.device):
+    if cfg.coord_backend == "clip":
+        return ClipCoordination(cfg.clip_path, table.frames.emotions, prompt=cfg.clip_prompt, device=device)
+    return AnalyserCoordination.from_frames(analyser, table.frames.images, table.frames.tags,
+                                            len(table.frames.emotions))
+
+
+def train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | None = None, code: str = "alpha",
+               analyser: Any = None, alpha_source: Callable[[Any, str], np.ndarray] | None = None, seed: int = 0,
+               device: str | torch.device = "cpu", progress: bool = True, stop_at: int | None = None,
+               val_every: int | None = None, face_model: Any = None) -> tuple[HeadNerf, dict[str, Any]]:
+    """Train (or resume, or reuse) the head NeRF of ``speaker`` (default: the dataset's target speaker).
+
+    ds: ProcessedDataset; code: 'alpha' (alpha^) or 'tag_alpha' ([z; alpha], the no_refinement variant);
+    analyser: a FaceAnalyser, needed by L_shape and by the default L_cord backend when
+    refine_start < iterations; alpha_source(ds, clip_id) -> [T, m] replaces the dataset's alpha (real data:
+    the analysis of ``emohead extract``). Returns (HeadNerf, history); history has loss, val_psnr and timings.
+    """
+    from tqdm.auto import tqdm
+
+    _check_config(cfg)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    speaker = speaker or ds.extra.get("target_speaker") or ds.speakers[0]
+    if speaker not in ds.speakers:
+        raise NerfTrainingError(f"speaker {speaker!r} is not in {ds.root} (speakers: {list(ds.speakers)})")
+    refine = cfg.refine_start < cfg.iterations
+    if refine and analyser is None and (cfg.coord_backend == "analyser" or cfg.lambda_shape > 0):
+        raise NerfTrainingError("the refinement stage (nerf.refine_start < nerf.iterations) needs a face analyser "
+                                "for L_shape and the analyser L_cord backend: pass analyser=, or set "
+                                "nerf.refine_start=nerf.iterations to train with L_photo only")
+    analyser_key = None if analyser is None else hashlib.sha256(
+        b"".join(v.detach().cpu().numpy().tobytes() for v in analyser.state_dict().values())).hexdigest()[:16]
+    fp = fingerprint(cfg, seed, ds, speaker, code, extra={"analyser": analyser_key,
+                                                          "alpha_source": alpha_source is not None})
+    old = _stored_fingerprint(out_dir)
+    if old is not None and old != fp:
+        move_aside(out_dir, (CHECKPOINT_FILE, NERF_META, NERF_WEIGHTS, HISTORY_FILE), f"stale-{old[:8]}")
+    if (out_dir / NERF_META).is_file() and (out_dir / HISTORY_FILE).is_file() and stop_at is None:
+        log.info("reusing the trained NeRF in %s", out_dir)
+        return load_nerf(out_dir, device), json.loads((out_dir / HISTORY_FILE).read_text(encoding="utf-8"))
+
+    train_frames = load_nerf_frames(ds, speaker, "train", image_size=cfg.image_size, code=code,
+                                    max_frames=cfg.max_frames, alpha_source=alpha_source, progress=progress)
+    test_frames = load_nerf_frames(ds, speaker, "test", image_size=cfg.image_size, code=code, max_frames=8,
+                                   alpha_source=alpha_source)
+    table = build_ray_table(train_frames, device)
+    box = tuple(b.to(device) for b in head_box(face_model, cfg.box_margin))
+    torch.manual_seed(seed)
+    field = build_field(cfg, train_frames.code_dim, box).to(device)
+    grid = OccupancyGrid(box[0], box[1], cfg.grid_resolution).to(device)
+    nerf = HeadNerf(field=field, grid=grid, background=table.background, camera=table.frames.camera,
+                    emotions=train_frames.emotions, code_kind=code, n_samples=cfg.samples_per_ray,
+                    meta={"speaker": speaker, "fingerprint": fp, "seed": seed})
+    # instant-ngp's Adam: betas (0.9, 0.99), eps 1e-15
+    optimiser = torch.optim.Adam(field.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
+    coord = _coordination(cfg, analyser, table, device) if refine else None
+    if analyser is not None:
+        analyser.to(device).eval().requires_grad_(False)
+    patch = cfg.patch_size or (analyser.input_size if analyser is not None else 64)
+    crop_box = tuple(analyser.hparams["crop_box"]) if analyser is not None else None
+    patch_idx = patch_pixels(train_frames.size, crop_box, patch, device)
+    history: dict[str, Any] = {"iteration": [], "loss": [], "l_photo": [], "l_cord": [], "l_shape": [],
+                               "val_iteration": [], "val_psnr": [], "val_psnr_head": [], "grid_occupancy": [],
+                               "seconds": 0.0, "fingerprint": fp, "speaker": speaker, "train_frames": len(train_frames),
+                               "test_frames": len(test_frames), "image_size": train_frames.size,
+                               "coord_backend": cfg.coord_backend if refine else None, "patch_size": patch,
+                               "refine_start": cfg.refine_start if refine else None}
+    start = 0
+    ckpt_path = out_dir / CHECKPOINT_FILE
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        field.load_state_dict(ckpt["field"])
+        grid.load_state_dict(ckpt["grid"])
+        optimiser.load_state_dict(ckpt["optimiser"])
+        start, history = int(ckpt["iteration"]), ckpt["history"]
+        log.info("resuming NeRF training from %s at iteration %d", ckpt_path, start)
+
+    def checkpoint(iteration: int) -> None:
+        with atomic_path(ckpt_path) as tmp:
+            torch.save({"field": field.state_dict(), "grid": grid.state_dict(), "optimiser": optimiser.state_dict(),
+                        "iteration": iteration, "history": history, "fingerprint": fp}, tmp)
+
+    val_every = val_every or max(1, cfg.iterations // 10)
+    log_every = max(1, cfg.iterations // 200)
+    skip_from = cfg.iterations // 4                      # the grid decides nothing before it has seen the field
+    end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
+    running: dict[str, list[float]] = {"loss": [], "l_photo": [], "l_cord": [], "l_shape": []}
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, end), desc="nerf", unit="it", disable=not progress, initial=start, total=cfg.iterations)
+    it = start
+    try:
+        for it in bar:
+            gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + it)
+            field.train()
+            for group in optimiser.param_groups:
+                group["lr"] = _linear_lr(cfg, it)
+            use_grid = grid if it >= skip_from else None
+            f, pix = sample_rays(table, cfg.rays_per_batch, gen)
+            out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid)
+            photo = l_photo(out.rgb, target)                                       # eq. 15
+            loss = cfg.lambda_photo * photo
+            cord_v = shape_v = float("nan")
+            if it >= cfg.refine_start and refine:
+                # L_refine (eq. 16) on one rendered face patch
+                fi = torch.randint(0, len(train_frames), (1,), generator=gen, device=device)
+                pout, ptarget = render_training_rays(field, table, fi.expand(patch_idx.numel()), patch_idx,
+                                                     cfg.samples_per_ray, gen, use_grid)
+                image = pout.rgb.view(1, patch, patch, 3).permute(0, 3, 1, 2)      # [1, 3, P, P]
+                loss = loss + cfg.lambda_photo * l_photo(pout.rgb, ptarget)
+                tag = table.frames.tags[fi]
+                cord = l_cord(coord.image_embedding(image), coord.text_embedding(tag))
+                loss = loss + cfg.lambda_cord * cord
+                cord_v = float(cord.detach())
+                if analyser is not None:
+                    size = analyser.input_size
+                    crop = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
+                                                           align_corners=False, antialias=True)
+                    beta = analyser.head_beta(analyser.embed_crops(crop))
+                    shp = l_shape(beta, table.frames.beta_id.to(device))
+                    loss = loss + cfg.lambda_shape * shp
+                    shape_v = float(shp.detach())
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            done = it + 1
+            if done % cfg.grid_every == 0:
+                pick = torch.randint(0, len(train_frames), (8,), generator=gen, device=device)
+                occ = grid.refresh(field, table.frames.codes[pick], generator=gen)
+                history["grid_occupancy"].append([done, occ])
+            for k, v in (("loss", float(loss.detach())), ("l_photo", float(photo.detach())), ("l_cord", cord_v),
+                         ("l_shape", shape_v)):
+                running[k].append(v)
+            if done % log_every == 0 or done == cfg.iterations:
+                history["iteration"].append(done)
+                for k, vals in running.items():
+                    history[k].append(float(np.nanmean(vals)) if not all(np.isnan(vals)) else None)
+                    vals.clear()
+            if done % val_every == 0 or done == cfg.iterations:
+                field.eval()
+                v = evaluate_nerf(nerf, test_frames, max_frames=2)
+                history["val_iteration"].append(done)
+                history["val_psnr"].append(v["psnr"])
+                history["val_psnr_head"].append(v["psnr_head"])
+                bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", psnr=f"{v['psnr']:.2f}")
+            if done % cfg.checkpoint_every == 0 and done < end:
+                history["seconds"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                checkpoint(done)
+        it = end
+    except KeyboardInterrupt:
+        history["seconds"] += time.perf_counter() - t0
+        checkpoint(it)
+        log.warning("interrupted: checkpoint at iteration %d written to %s", it, ckpt_path)
+        raise
+    finally:
+        bar.close()
+    history["seconds"] += time.perf_counter() - t0
+    checkpoint(end)
+    field.eval()
+    if end < cfg.iterations:
+        return nerf, history
+    final = evaluate_nerf(nerf, test_frames, max_frames=8)
+    history.update(final_val=final, iterations_per_second=cfg.iterations / max(history["seconds"], 1e-9))
+    write_json_atomic(out_dir / HISTORY_FILE, history)
+    save_nerf(nerf, out_dir, {"final_psnr": final["psnr"], "seconds": history["seconds"]})
+    nerf.meta = json.loads((out_dir / NERF_META).read_text(encoding="utf-8"))
+    return nerf, history
+
+
+def code_kind_for_variant(variant: str) -> str:
+    """The renderer's code for an audio-expression variant: [z; alpha~] for no_refinement, else alpha^."""
+    return "tag_alpha" if variant == "no_refinement" else "alpha"
+

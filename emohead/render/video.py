@@ -1,0 +1,151 @@
+"""From audio + an emotion control to an mp4 with sound: the whole inference path (Sec. III, Fig. 2).
+
+    audio -> features (v~, e~, g~) -> audio-expression module -> alpha~, tau
+    emotion control -> per-frame normal w (a tag, a blend of two, or a switch in the clip)  -> alpha^ = alpha~ + tau w
+    alpha^ + head poses of a driving track -> head NeRF -> composited over the track's torso and the background -> mp4
+
+The driving track supplies what audio cannot: head poses and the torso layer. As in AD-NeRF it is a clip of the
+same person (its poses and frames), played forward and backward to cover audio of any length.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..data.video import write_video
+from .frames import resize_frames
+from .model import HeadNerf, NerfModelError
+
+
+@dataclass
+class DrivingTrack:
+    """Head poses and torso layer of T frames: frames uint8 [T, S, S, 3], parsing [T, S, S], R [T, 3, 3], t [T, 3]."""
+
+    frames: np.ndarray
+    parsing: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.R)
+
+    def take(self, idx: np.ndarray) -> "DrivingTrack":
+        return DrivingTrack(self.frames[idx], self.parsing[idx], self.R[idx], self.t[idx])
+
+    def fit(self, n_frames: int) -> "DrivingTrack":
+        """The track played forward, backward, forward ... until it has ``n_frames`` frames (no jump at the seams)."""
+        n = len(self)
+        period = max(1, 2 * n - 2)
+        k = np.arange(n_frames) % period
+        return self.take(np.where(k < n, k, period - k))
+
+
+def driving_track(ds: Any, clip_id: str, image_size: int | None = None) -> DrivingTrack:
+    """The poses, frames and parsing of a dataset clip (frames resized to ``image_size``)."""
+    rec = ds.clip(clip_id)
+    arrays = ds.arrays(rec, ["pose_R", "pose_t", "parsing"])
+    frames, parsing = ds.frames(rec), arrays["parsing"]
+    if image_size:
+        frames, parsing = resize_frames(frames, parsing, image_size)
+    return DrivingTrack(frames, parsing.astype(np.uint8), arrays["pose_R"].astype(np.float32),
+                        arrays["pose_t"].astype(np.float32))
+
+
+@dataclass(frozen=True)
+class EmotionControl:
+    """Which normal w refines alpha~ at each frame (eq. 9).
+
+    emotion alone: its tag. With ``to``: a blend (1 - weight) w_emotion + weight w_to, or, with ``switch_at``
+    (seconds), w_emotion until then and a linear ramp of ``ramp`` seconds to w_to (App. B (3)). ``tau_scale``
+    multiplies the predicted refinement weight tau (emotion intensity; 1 = as predicted).
+    """
+
+    emotion: str
+    to: str | None = None
+    weight: float = 0.0
+    switch_at: float | None = None
+    ramp: float = 0.5
+    tau_scale: float = 1.0
+
+    def weights(self, n_frames: int, fps: float) -> np.ndarray:
+        """Per-frame weight of ``to`` [T] in [0, 1]."""
+        from ..emotion.editing import switch_weights
+
+        if self.to is None:
+            return np.zeros(n_frames, np.float32)
+        if self.switch_at is not None:
+            return switch_weights(n_frames, fps, self.switch_at, self.ramp).astype(np.float32)
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"blend weight must lie in [0, 1], got {self.weight}")
+        return np.full(n_frames, self.weight, np.float32)
+
+    def label(self) -> str:
+        if self.to is None:
+            return self.emotion
+        if self.switch_at is not None:
+            return f"{self.emotion}->{self.to}@{self.switch_at:g}s"
+        return f"{self.emotion}+{self.to}x{self.weight:g}"
+
+
+def expression_codes(a2e: Any, prediction: Any, control: EmotionControl, fps: float) -> np.ndarray:
+    """The renderer's codes [T, m] for an audio-expression prediction under an emotion control.
+
+    Full / no_alignment variants: alpha^ = alpha~ + (tau_scale tau) w (eq. 9), w blended per frame.
+    no_refinement: [z; alpha~] with z the (blended) tag index.
+    """
+    from ..audio2exp.inference import expression_code
+
+    for name in (control.emotion, control.to):
+        if name is not None and name not in a2e.emotions:
+            raise KeyError(f"unknown emotion {name!r}; the audio-expression model knows {list(a2e.emotions)}")
+    n = len(prediction.tau)
+    w = control.weights(n, fps)
+    normals = a2e.normals.detach().cpu().numpy()
+    wa = normals[a2e.emotions.index(control.emotion)]
+    wb = normals[a2e.emotions.index(control.to)] if control.to is not None else wa
+    per_frame = (1.0 - w)[:, None] * wa + w[:, None] * wb                     # [T, m]
+    za = float(a2e.emotions.index(control.emotion))
+    zb = float(a2e.emotions.index(control.to)) if control.to is not None else za
+    scaled = type(prediction)(alpha_tilde=prediction.alpha_tilde, tau=prediction.tau * control.tau_scale)
+    return expression_code(a2e, scaled, per_frame, tag_value=(1.0 - w) * za + w * zb).astype(np.float32)
+
+
+def check_pairing(a2e: Any, nerf: HeadNerf) -> None:
+    """The NeRF must read the codes this audio-expression model makes (alpha^ or [z; alpha~])."""
+    from .training import code_kind_for_variant
+
+    want = code_kind_for_variant(a2e.cfg.variant)
+    if want != nerf.code_kind:
+        raise NerfModelError(f"the audio-expression model (variant {a2e.cfg.variant!r}) makes {want!r} codes but the "
+                             f"NeRF was trained on {nerf.code_kind!r} codes; train the NeRF with --a2e of that model")
+
+
+def render_talking_head(a2e: Any, nerf: HeadNerf, features: Any, control: EmotionControl, track: DrivingTrack, *,
+                        fps: float, yaw: Sequence[float] | float = 0.0, progress: bool = True) -> np.ndarray:
+    """Frames uint8 [T, H, W, 3] of the person speaking ``features``' audio with ``control``'s emotion."""
+    from ..audio2exp.inference import predict
+
+    check_pairing(a2e, nerf)
+    pred = predict(a2e, features)
+    codes = expression_codes(a2e, pred, control, fps)
+    drive = track.fit(len(codes))
+    return nerf.render_frames(codes, drive.R, drive.t, drive.frames, drive.parsing, yaw=yaw, progress=progress,
+                              desc=f"rendering {control.label()}")
+
+
+def save_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sample_rate: int) -> Path:
+    """mp4 (H.264, yuv420p) with the audio muxed in, written atomically; audio trimmed / padded to the frames."""
+    if audio is not None:
+        n = int(round(len(frames) * sample_rate / fps))
+        audio = np.asarray(audio, np.float32)[:n]
+        audio = np.pad(audio, (0, n - len(audio)))
+    return write_video(path, frames, int(round(fps)), audio=audio, sample_rate=sample_rate)
+
+
+def view_sweep(n_frames: int, max_yaw: float = 30.0) -> np.ndarray:
+    """Yaw angles [T] in degrees for a novel-view sweep (Fig. 4): 0 -> +max -> -max -> 0."""
+    s = np.linspace(0.0, 1.0, n_frames, dtype=np.float32)
+    return (max_yaw * np.sin(2.0 * np.pi * s)).astype(np.float32)

@@ -1,0 +1,162 @@
+"""NeRF training: ray tables, two-stage training, resume, reuse, errors; the trained model's files and rendering."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from emohead.config import apply_overrides
+from emohead.render import load_nerf, train_nerf
+from emohead.render.field import render_rays
+from emohead.render.frames import NerfDataError, load_nerf_frames
+from emohead.render.march import march_rays
+from emohead.render.model import NerfModelError
+from emohead.render.rays import head_rays
+from emohead.render.training import (NerfTrainingError, background_layers, build_ray_table, head_rects, sample_rays)
+
+
+def _cfg(world, **changes):
+    return dataclasses.replace(world["profile"].nerf, **changes)
+
+
+def test_ray_table_layers_rects_and_sampling(render_world):
+    ds = render_world["ds"]
+    frames = load_nerf_frames(ds, ds.extra["target_speaker"], "train", image_size=32, max_frames=12)
+    table = build_ray_table(frames, "cpu")
+    mask = frames.head_mask()
+    # behind the head: the background; elsewhere: the frame itself
+    bg = (table.background * 255 + 0.5).to(torch.uint8)
+    assert torch.equal(table.layers[mask], bg.expand_as(table.layers)[mask])
+    assert torch.equal(table.layers[~mask], frames.images[~mask])
+    # every head pixel lies inside its frame's rectangle
+    rects = head_rects(frames, margin=0.0)
+    ys, xs = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    for i in range(len(frames)):
+        y0, y1, x0, x1 = rects[i].tolist()
+        inside = (ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1)
+        assert not (mask[i] & ~inside).any()
+    f, pix = sample_rays(table, 4000, torch.Generator().manual_seed(0))
+    assert f.min() >= 0 and f.max() < len(frames) and pix.min() >= 0 and pix.max() < 32 * 32
+    r = table.rects[f]
+    y, x = pix // 32, pix % 32
+    in_rect = ((y >= r[:, 0]) & (y < r[:, 1]) & (x >= r[:, 2]) & (x < r[:, 3])).float().mean()
+    assert in_rect > 0.85                      # 7/8 of the rays are drawn around the head
+
+
+def test_photometric_training_improves_psnr(render_world, tmp_path):
+    """The smoke-sized scene is learnt on CPU: held-out PSNR rises well above the untrained field's."""
+    cfg = _cfg(render_world, iterations=60, refine_start=60, rays_per_batch=256, samples_per_ray=12,
+               checkpoint_every=100, lr=2e-2)
+    nerf, history = train_nerf(render_world["ds"], cfg, tmp_path / "nerf", progress=False, val_every=20)
+    assert history["l_photo"][-1] < 0.5 * history["l_photo"][0]
+    assert history["val_psnr"][-1] > history["val_psnr"][0] + 3.0
+    assert history["final_val"]["psnr"] > 15.0
+    assert all(v is None for v in history["l_cord"])            # no refinement stage was asked for
+    for name in ("nerf.safetensors", "nerf.json", "history.json", "checkpoint.pt"):
+        assert (tmp_path / "nerf" / name).is_file()
+
+
+def test_refinement_stage_uses_cord_and_shape_losses(render_world, tmp_path):
+    nerf, history = train_nerf(render_world["ds"], _cfg(render_world), tmp_path / "nerf",
+                               analyser=render_world["analyser"], progress=False)
+    it = np.asarray(history["iteration"])
+    cord = np.array([np.nan if v is None else v for v in history["l_cord"]])
+    assert np.isnan(cord[it <= 4]).all() and np.isfinite(cord[it > 4]).all()
+    assert all(-1.0 <= c <= 1.0 for c in cord[it > 4])           # -cosine of unit vectors
+    assert all(v is not None and v >= 0 for v, i in zip(history["l_shape"], it) if i > 4)
+    with pytest.raises(NerfTrainingError, match="needs a face analyser"):
+        train_nerf(render_world["ds"], _cfg(render_world), tmp_path / "other", progress=False)
+
+
+def test_resume_equals_an_uninterrupted_run_and_finished_runs_are_reused(render_world, tmp_path):
+    ds, analyser, cfg = render_world["ds"], render_world["analyser"], _cfg(render_world)
+    full, _ = train_nerf(ds, cfg, tmp_path / "a", analyser=analyser, progress=False)
+    train_nerf(ds, cfg, tmp_path / "b", analyser=analyser, progress=False, stop_at=5)
+    assert (tmp_path / "b" / "checkpoint.pt").is_file() and not (tmp_path / "b" / "nerf.json").exists()
+    resumed, _ = train_nerf(ds, cfg, tmp_path / "b", analyser=analyser, progress=False)
+    # equal up to the summation order of the hash table's scatter-add gradient (not deterministic on CPU)
+    for (k, a), (_, b) in zip(full.field.state_dict().items(), resumed.field.state_dict().items()):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), k
+    assert torch.allclose(full.grid.density, resumed.grid.density, rtol=1e-3, atol=1e-5)
+    # a finished run is reused (same object contents, no retraining), another config moves it aside
+    before = (tmp_path / "a" / "nerf.safetensors").stat().st_mtime_ns
+    train_nerf(ds, cfg, tmp_path / "a", analyser=analyser, progress=False)
+    assert (tmp_path / "a" / "nerf.safetensors").stat().st_mtime_ns == before
+    train_nerf(ds, dataclasses.replace(cfg, iterations=6, refine_start=6), tmp_path / "a", progress=False)
+    assert len(list(tmp_path.glob("a/stale-*/nerf.safetensors"))) == 1
+
+
+def test_saved_model_renders_the_same_frames(render_world, tmp_path):
+    ds = render_world["ds"]
+    cfg = _cfg(render_world, refine_start=8)
+    nerf, _ = train_nerf(ds, cfg, tmp_path / "nerf", progress=False)
+    loaded = load_nerf(tmp_path / "nerf")
+    frames = load_nerf_frames(ds, ds.extra["target_speaker"], "test", image_size=32, max_frames=2)
+    a = nerf.render_frames(frames.codes, frames.R, frames.t)
+    b = loaded.render_frames(frames.codes, frames.R, frames.t)
+    assert a.shape == (2, 32, 32, 3) and np.array_equal(a, b)
+    assert loaded.emotions == nerf.emotions and loaded.meta["speaker"] == ds.extra["target_speaker"]
+    # novel view: turning the head changes the picture
+    turned = loaded.render_frames(frames.codes[:1], frames.R[:1], frames.t[:1], yaw=25.0)
+    assert np.abs(turned[0].astype(int) - b[0].astype(int)).mean() > 0.5
+    with pytest.raises(ValueError, match=r"\[T, 10\]"):
+        loaded.render_frames(np.zeros((1, 11)), frames.R[:1], frames.t[:1])
+    with pytest.raises(ValueError, match="NaN"):
+        loaded.render_head(np.zeros(10), np.full((3, 3), np.nan), np.zeros(3))
+    with pytest.raises(NerfModelError, match="not a trained NeRF folder"):
+        load_nerf(tmp_path / "missing")
+
+
+def test_march_equals_render_rays_with_early_termination(render_world):
+    ds = render_world["ds"]
+    torch.manual_seed(0)
+    from emohead.render.field import ExpressionField
+    from emohead.render.frames import head_box
+
+    lo, hi = head_box()
+    field = ExpressionField(lo, hi, hash_levels=4, hash_log2_size=10, max_resolution=64, hidden=16)
+    with torch.no_grad():
+        field.density_mlp[-1].bias[0] = 1.0                     # a fairly dense field
+    frames = load_nerf_frames(ds, ds.extra["target_speaker"], "test", image_size=32, max_frames=1)
+    rays = head_rays(frames.camera, frames.R[0], frames.t[0], 32, 32, lo, hi)
+    bg = torch.tensor([0.2, 0.4, 0.6])
+    with torch.no_grad():
+        ref = render_rays(field, rays, frames.codes[0], bg, n_samples=32)
+    fast = march_rays(field, rays, frames.codes[0], bg, n_samples=32, step=5, min_transmittance=1e-6)
+    assert torch.allclose(fast.rgb, ref.rgb, atol=1e-5) and torch.allclose(fast.opacity, ref.opacity, atol=1e-5)
+
+
+class _NanPoseDataset:
+    """A dataset proxy whose first training clip has a NaN in one head pose."""
+
+    def __init__(self, ds):
+        self._ds = ds
+        self.bad = ds.clips(split="train", speaker=ds.extra["target_speaker"])[0].id
+
+    def __getattr__(self, name):
+        return getattr(self._ds, name)
+
+    def arrays(self, rec, names=None):
+        out = dict(self._ds.arrays(rec, names))
+        if getattr(rec, "id", rec) == self.bad and "pose_R" in out:
+            out["pose_R"] = out["pose_R"].copy()
+            out["pose_R"][3, 0, 0] = np.nan
+        return out
+
+
+def test_bad_inputs_are_rejected_with_their_names(render_world, tmp_path):
+    ds = render_world["ds"]
+    proxy = _NanPoseDataset(ds)
+    with pytest.raises(NerfDataError, match=rf"{proxy.bad}.*frame 3.*NaN"):
+        load_nerf_frames(proxy, ds.extra["target_speaker"], "train", image_size=32)
+    with pytest.raises(NerfTrainingError, match="refine_start"):
+        train_nerf(ds, _cfg(render_world, refine_start=99), tmp_path / "n", progress=False)
+    with pytest.raises(NerfTrainingError, match="speaker 'nobody'"):
+        train_nerf(ds, _cfg(render_world, refine_start=8), tmp_path / "n", speaker="nobody", progress=False)
+    with pytest.raises(NerfDataError, match="larger than the frames"):
+        load_nerf_frames(ds, ds.extra["target_speaker"], "train", image_size=64)
+    cfg = apply_overrides(render_world["profile"], {"nerf.coord_backend": "clip", "nerf.clip_path": str(tmp_path)})
+    with pytest.raises(FileNotFoundError, match="nerf.clip_path"):
+        train_nerf(ds, cfg.nerf, tmp_path / "n", analyser=render_world["analyser"], progress=False)

@@ -1,0 +1,113 @@
+"""From audio + emotion control to mp4 with sound: codes, driving tracks, videos, and the CLI."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from emohead.audio2exp import predict
+from emohead.cli import main
+from emohead.data import probe_video, read_video
+from emohead.render import (EmotionControl, driving_track, expression_codes, render_talking_head, save_video,
+                            train_nerf, view_sweep)
+from emohead.render.model import NerfModelError
+
+
+@pytest.fixture(scope="module")
+def tiny_nerf(render_world, tmp_path_factory):
+    cfg = dataclasses.replace(render_world["profile"].nerf, iterations=30, refine_start=30, lr=2e-2)
+    nerf, _ = train_nerf(render_world["ds"], cfg, tmp_path_factory.mktemp("nerf") / "nerf", progress=False)
+    return nerf
+
+
+def test_expression_codes_follow_the_control(render_world):
+    a2e, ds, store = render_world["a2e"], render_world["ds"], render_world["store"]
+    clip = ds.clips(split="test")[0]
+    pred = predict(a2e, store.get(clip.id))
+    w = a2e.normals.numpy()
+    idx = {e: a2e.emotions.index(e) for e in ("sad", "happy")}
+    sad = expression_codes(a2e, pred, EmotionControl("sad"), ds.fps)
+    assert np.allclose(sad, pred.alpha_tilde + pred.tau[:, None] * w[idx["sad"]], atol=1e-6)      # eq. 9
+    blend = expression_codes(a2e, pred, EmotionControl("sad", to="happy", weight=0.25), ds.fps)
+    mix = 0.75 * w[idx["sad"]] + 0.25 * w[idx["happy"]]
+    assert np.allclose(blend, pred.alpha_tilde + pred.tau[:, None] * mix, atol=1e-6)
+    switch = expression_codes(a2e, pred, EmotionControl("sad", to="happy", switch_at=0.4, ramp=0.2), ds.fps)
+    happy = expression_codes(a2e, pred, EmotionControl("happy"), ds.fps)
+    assert np.allclose(switch[:10], sad[:10]) and np.allclose(switch[-3:], happy[-3:])
+    double = expression_codes(a2e, pred, EmotionControl("sad", tau_scale=2.0), ds.fps)
+    assert np.allclose(double - pred.alpha_tilde, 2 * (sad - pred.alpha_tilde), atol=1e-5)
+    with pytest.raises(KeyError, match="unknown emotion 'joy'"):
+        expression_codes(a2e, pred, EmotionControl("joy"), ds.fps)
+    with pytest.raises(ValueError, match="blend weight"):
+        expression_codes(a2e, pred, EmotionControl("sad", to="happy", weight=1.5), ds.fps)
+
+
+def test_driving_track_ping_pongs_to_any_length(render_world):
+    ds = render_world["ds"]
+    clip = ds.clips(split="test")[0]
+    track = driving_track(ds, clip.id, 32)
+    n = len(track)
+    long = track.fit(3 * n)
+    assert len(long) == 3 * n and long.frames.shape[1:] == (32, 32, 3)
+    assert np.array_equal(long.R[n], track.R[n - 2]) and np.array_equal(long.R[2 * n - 2], track.R[0])
+    steps = np.abs(np.diff(long.t, axis=0)).max()
+    assert steps <= np.abs(np.diff(track.t, axis=0)).max() + 1e-6          # no jump at the seams
+
+
+def test_switch_video_has_audio_and_changes_emotion(render_world, tiny_nerf, tmp_path):
+    a2e, ds, store = render_world["a2e"], render_world["ds"], render_world["store"]
+    clip = ds.clips(split="test")[0]
+    feats = store.get(clip.id)
+    track = driving_track(ds, clip.id, tiny_nerf.image_size)
+    sad = render_talking_head(a2e, tiny_nerf, feats, EmotionControl("sad"), track, fps=ds.fps, progress=False)
+    switch = render_talking_head(a2e, tiny_nerf, feats, EmotionControl("sad", to="happy", switch_at=0.5),
+                                 track, fps=ds.fps, progress=False)
+    assert sad.shape == (clip.n_frames, 32, 32, 3)
+    assert np.array_equal(sad[:5], switch[:5])                       # before the switch: the same frames
+    assert not np.array_equal(sad[-5:], switch[-5:])                 # after it: another emotion
+    path = save_video(tmp_path / "switch.mp4", switch, ds.fps, ds.audio(clip), ds.sample_rate)
+    info = probe_video(path)
+    assert info["n_frames"] == clip.n_frames and info["has_audio"] and info["width"] == 32
+    assert np.abs(read_video(path).astype(int) - switch.astype(int)).mean() < 6      # near-lossless H.264
+    views = view_sweep(50, 30.0)
+    assert views[0] == 0 and views.max() == pytest.approx(30.0, abs=0.5) and views.min() == pytest.approx(-30.0, abs=0.5)
+
+
+def test_a_nerf_for_other_codes_is_refused(render_world, tiny_nerf):
+    a2e = render_world["a2e"]
+    other = dataclasses.replace(tiny_nerf, code_kind="tag_alpha")
+    clip = render_world["ds"].clips(split="test")[0]
+    with pytest.raises(NerfModelError, match="no_refinement|'alpha' codes"):
+        render_talking_head(a2e, other, render_world["store"].get(clip.id), EmotionControl("sad"),
+                            driving_track(render_world["ds"], clip.id, 32), fps=25, progress=False)
+
+
+def test_cli_train_nerf_and_render(render_world, tmp_path, capsys):
+    root = render_world["root"]
+    common = ["--profile", "smoke", "--set", "synth.n_actors=1"] + [
+        f"--set={k}={v}" for k, v in (("nerf.iterations", 6), ("nerf.refine_start", 3), ("nerf.image_size", 32),
+                                      ("nerf.hash_levels", 4), ("nerf.hash_log2_size", 10),
+                                      ("nerf.max_resolution", 64), ("nerf.hidden", 16), ("nerf.rays_per_batch", 64),
+                                      ("nerf.samples_per_ray", 8), ("nerf.grid_resolution", 8),
+                                      ("nerf.max_frames", 20), ("nerf.patch_size", 16))]
+    data = str(root / "data")
+    assert main(["train-nerf", "--data", data, "--a2e", str(root / "a2e"), "--out", str(tmp_path / "nerf"),
+                 *common]) == 0
+    assert "PSNR" in capsys.readouterr().out
+    clip = render_world["ds"].clips(split="test")[0].id
+    assert main(["render", "--data", data, "--a2e", str(root / "a2e"), "--nerf", str(tmp_path / "nerf"),
+                 "--out", str(tmp_path / "videos"), "--clip", clip, "--emotion", "fear", "--to", "happy",
+                 "--sweep", "--yaw-sweep", "20", *common]) == 0
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and "fear" in videos[0].name and probe_video(videos[0])["has_audio"]
+    # bad inputs: exit status 2 and a message naming the argument
+    assert main(["render", "--data", data, "--a2e", str(tmp_path / "none"), "--nerf", str(tmp_path / "nerf"),
+                 "--out", str(tmp_path / "v2"), *common]) == 2
+    assert "--a2e" in capsys.readouterr().err
+    assert main(["render", "--data", data, "--a2e", str(root / "a2e"), "--nerf", str(tmp_path / "nerf"),
+                 "--out", str(tmp_path / "v2"), "--weight", "0.5", *common]) == 2
+    assert "--to" in capsys.readouterr().err
+    assert main(["train-nerf", "--data", data, "--a2e", str(root / "a2e"), "--out", str(tmp_path / "n2"),
+                 "--analyser", str(tmp_path / "missing.safetensors"), *common]) == 2
+    assert "--analyser" in capsys.readouterr().err
