@@ -316,9 +316,9 @@ def _build_profiles() -> dict[str, Profile]:
                        others_image_size=128, all_levels=True),
             analyser=dict(input_size=128, n_train=60000, n_val=2000, epochs=20, batch_size=256, width=48),
             audio2exp=dict(iterations=8000, batch_size=64, checkpoint_every=1000),
-            nerf=dict(backend="triton", iterations=30000, refine_start=15000, image_size=512,
+            nerf=dict(backend="triton", iterations=8000, refine_start=4000, image_size=512,
                       hash_log2_size=19, rays_per_batch=8192, samples_per_ray=64,
-                      checkpoint_every=2000),
+                      checkpoint_every=1000, max_frames=3000),
         ),
         # The paper's exact budgets (Sec. III-D): 20k a2e iterations, 200k NeRF iterations.
         "paper": _profile(

@@ -29,7 +29,7 @@ from .compositing import composite_frame
 from .field import ExpressionField, FieldInputError
 from .march import march_rays
 from .occupancy import OccupancyGrid
-from .rays import check_pose, head_rays
+from .rays import check_pose, pose_rays
 
 NERF_WEIGHTS = "nerf.safetensors"
 NERF_META = "nerf.json"
@@ -44,6 +44,13 @@ def yaw_rotation(degrees: float) -> torch.Tensor:
     a = math.radians(float(degrees))
     c, s = math.cos(a), math.sin(a)
     return torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=torch.float32)
+
+
+def _float_tensor(x: Any, device: torch.device) -> torch.Tensor:
+    """A float32 tensor on ``device`` from a tensor (any device) or anything numpy reads."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to(device=device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(x, np.float32)).to(device)
 
 
 @dataclass
@@ -84,7 +91,7 @@ class HeadNerf:
 
     def check_codes(self, codes: Any, n_frames: int | None = None, where: str = "codes") -> torch.Tensor:
         """Codes [T, m] (or one [m]) as a float tensor on the model's device; clear errors otherwise."""
-        c = torch.as_tensor(np.asarray(codes, np.float32)).to(self.device)
+        c = _float_tensor(codes, self.device)
         c = c[None] if c.dim() == 1 else c
         if c.dim() != 2 or c.shape[1] != self.code_dim:
             raise FieldInputError(f"{where}: expression codes must be [T, {self.code_dim}] for this NeRF "
@@ -96,23 +103,36 @@ class HeadNerf:
         return c
 
     @torch.no_grad()
+    def render_heads(self, codes: Any, R: Any, t: Any, *, yaw: Any = 0.0, min_transmittance: float = 1e-4
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """B frames' heads on black in one pass: (rgb [B, H, W, 3] premultiplied by opacity, opacity [B, H, W]).
+
+        codes [B, m]; R [B, 3, 3], t [B, 3] head poses; ``yaw`` degrees (one, or [B]) turns the head for novel views.
+        """
+        c = self.check_codes(codes)
+        b = c.shape[0]
+        R = _float_tensor(R, self.device).reshape(b, 3, 3)
+        t = _float_tensor(t, self.device).reshape(b, 3)
+        for i in range(b):
+            check_pose(R[i], t[i], where=f"render pose {i}")
+        yaws = np.broadcast_to(np.asarray(yaw, np.float32), (b,))
+        if yaws.any():
+            R = R @ torch.stack([yaw_rotation(float(y)) for y in yaws]).to(self.device)
+        size = self.image_size
+        o, d = self.camera.pixel_rays(size, size)                                     # world rays [H, W, 3]
+        o, d = o.reshape(1, -1, 3).expand(b, -1, -1).reshape(-1, 3), d.reshape(1, -1, 3).expand(b, -1, -1).reshape(-1, 3)
+        per_ray = torch.arange(b, device=self.device).repeat_interleave(size * size)  # frame of each ray
+        rays = pose_rays(o, d, R[per_ray], t[per_ray], self.field.box_min, self.field.box_max)
+        out = march_rays(self.field, rays, c[per_ray], torch.zeros(3, device=self.device), n_samples=self.n_samples,
+                         grid=self.grid, min_transmittance=min_transmittance)
+        return out.rgb.view(b, size, size, 3), out.opacity.view(b, size, size)
+
     def render_head(self, code: Any, R: Any, t: Any, *, yaw: float = 0.0, min_transmittance: float = 1e-4
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One frame's head on black: (rgb [H, W, 3] premultiplied by opacity, opacity [H, W]), float on device.
-
-        code [m]; R [3, 3], t [3] the head pose of the frame; ``yaw`` degrees turns the head for a novel view.
-        """
-        c = self.check_codes(code)[0]
-        R = torch.as_tensor(np.asarray(R, np.float32)).to(self.device)
-        t = torch.as_tensor(np.asarray(t, np.float32)).to(self.device)
-        check_pose(R, t, where="render_head pose")
-        if yaw:
-            R = R @ yaw_rotation(yaw).to(self.device)
-        size = self.image_size
-        rays = head_rays(self.camera, R, t, size, size, self.field.box_min, self.field.box_max)
-        out = march_rays(self.field, rays, c, torch.zeros(3, device=self.device), n_samples=self.n_samples,
-                         grid=self.grid, min_transmittance=min_transmittance)
-        return out.rgb.view(size, size, 3), out.opacity.view(size, size)
+        """One frame's head on black: (rgb [H, W, 3] premultiplied by opacity, opacity [H, W]), float on device."""
+        rgb, op = self.render_heads(self.check_codes(code)[:1], _float_tensor(R, self.device)[None],
+                                    _float_tensor(t, self.device)[None], yaw=yaw, min_transmittance=min_transmittance)
+        return rgb[0], op[0]
 
     def compose(self, head_rgb: torch.Tensor, opacity: torch.Tensor, frame: np.ndarray | None,
                 parsing: np.ndarray | None) -> np.ndarray:
@@ -133,28 +153,35 @@ class HeadNerf:
 
     def render_frames(self, codes: Any, R: Any, t: Any, frames: np.ndarray | None = None,
                       parsing: np.ndarray | None = None, *, yaw: Sequence[float] | float = 0.0,
-                      progress: bool = False, desc: str = "rendering") -> np.ndarray:
+                      progress: bool = False, desc: str = "rendering", batch: int | None = None) -> np.ndarray:
         """T composited frames uint8 [T, H, W, 3].
 
         codes [T, m]; R [T, 3, 3]; t [T, 3]; frames uint8 [T, S, S, 3] and parsing [T, S, S] of the source video
-        (torso layer; None: no torso); yaw: degrees, one value or one per frame.
+        (torso layer; None: no torso); yaw: degrees, one value or one per frame; ``batch`` frames are ray-marched
+        together (default: about a million rays per pass).
         """
         from tqdm.auto import tqdm
 
         c = self.check_codes(codes)
         n = c.shape[0]
-        R, t = np.asarray(R, np.float32), np.asarray(t, np.float32)
-        if R.shape != (n, 3, 3) or t.shape != (n, 3):
+        batch = batch or max(1, (1 << 20) // (self.image_size ** 2))
+        R, t = _float_tensor(R, self.device), _float_tensor(t, self.device)
+        if tuple(R.shape) != (n, 3, 3) or tuple(t.shape) != (n, 3):
             raise NerfModelError(f"poses must be R [{n}, 3, 3] and t [{n}, 3] for {n} codes, "
-                                 f"got {R.shape} and {t.shape}")
+                                 f"got {tuple(R.shape)} and {tuple(t.shape)}")
         if frames is not None and (parsing is None or len(frames) != n or len(parsing) != n):
             raise NerfModelError(f"source frames and parsing must both have {n} entries")
         yaws = np.broadcast_to(np.asarray(yaw, np.float32), (n,))
         out = np.empty((n, self.image_size, self.image_size, 3), np.uint8)
-        for i in tqdm(range(n), desc=desc, unit="frame", disable=not progress):
-            rgb, op = self.render_head(c[i], R[i], t[i], yaw=float(yaws[i]))
-            out[i] = self.compose(rgb, op, None if frames is None else frames[i],
-                                  None if parsing is None else parsing[i])
+        bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress)
+        for s in range(0, n, batch):
+            e = min(n, s + batch)
+            rgb, op = self.render_heads(c[s:e], R[s:e], t[s:e], yaw=yaws[s:e])
+            for i in range(s, e):
+                out[i] = self.compose(rgb[i - s], op[i - s], None if frames is None else frames[i],
+                                      None if parsing is None else parsing[i])
+            bar.update(e - s)
+        bar.close()
         return out
 
 

@@ -265,7 +265,8 @@ def train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | 
     crop_box = tuple(analyser.hparams["crop_box"]) if analyser is not None else None
     patch_idx = patch_pixels(train_frames.size, crop_box, patch, device)
     history: dict[str, Any] = {"iteration": [], "loss": [], "l_photo": [], "l_cord": [], "l_shape": [],
-                               "val_iteration": [], "val_psnr": [], "val_psnr_head": [], "grid_occupancy": [],
+                               "val_iteration": [], "val_psnr": [], "val_psnr_head": [], "val_seconds": [],
+                               "grid_occupancy": [],
                                "seconds": 0.0, "fingerprint": fp, "speaker": speaker, "train_frames": len(train_frames),
                                "test_frames": len(test_frames), "image_size": train_frames.size,
                                "coord_backend": cfg.coord_backend if refine else None, "patch_size": patch,
@@ -346,6 +347,7 @@ def train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | 
                 history["val_iteration"].append(done)
                 history["val_psnr"].append(v["psnr"])
                 history["val_psnr_head"].append(v["psnr_head"])
+                history["val_seconds"].append(history["seconds"] + time.perf_counter() - t0)
                 bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", psnr=f"{v['psnr']:.2f}")
             if done % cfg.checkpoint_every == 0 and done < end:
                 history["seconds"] += time.perf_counter() - t0
