@@ -55,13 +55,13 @@ class ExpressionField(nn.Module):
         self.color_mlp = nn.Sequential(nn.Linear(geo_features + 9 + expr_dim, hidden), nn.ReLU(),
                                        nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3))
 
-    def _check(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    def _check(self, x: torch.Tensor, code: torch.Tensor, values: bool = True) -> torch.Tensor:
         if x.dim() != 2 or x.shape[-1] != 3:
             raise FieldInputError(f"positions must be [N, 3], got {tuple(x.shape)}")
         if code.shape[-1] != self.expr_dim:
             raise FieldInputError(f"expression code has width {code.shape[-1]}; this field was built for "
                                   f"{self.expr_dim} (10 for alpha^, 11 for the no_refinement variant's [z; alpha~])")
-        if not torch.isfinite(code).all():
+        if values and not torch.isfinite(code).all():
             raise FieldInputError("expression code contains NaN or inf")
         return code.expand(x.shape[0], -1) if code.dim() == 1 or code.shape[0] == 1 else code
 
@@ -71,20 +71,23 @@ class ExpressionField(nn.Module):
         inside = ((u >= 0) & (u <= 1)).all(dim=-1)
         return u.clamp(0.0, 1.0), inside
 
-    def density(self, x: torch.Tensor, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """sigma [N] >= 0 and geometry features [N, G] at points x [N, 3] for codes [N, m] (or one [m])."""
-        code = self._check(x, code)
+    def density(self, x: torch.Tensor, code: torch.Tensor, *, check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """sigma [N] >= 0 and geometry features [N, G] at points x [N, 3] for codes [N, m] (or one [m]).
+
+        ``check=False`` skips the NaN tests (each waits for the GPU); renderers pass it for codes validated once.
+        """
+        code = self._check(x, code, values=check)
         u, inside = self.normalise(x)
-        h = self.density_mlp(torch.cat([self.encoder(u), code], dim=-1))
+        h = self.density_mlp(torch.cat([self.encoder(u, check=check), code], dim=-1))
         sigma = torch.exp(h[:, 0].clamp(max=15.0)) * inside           # truncated exp activation (instant-ngp)
         return sigma, h[:, 1:]
 
     def color(self, x: torch.Tensor, d: torch.Tensor, code: torch.Tensor,
-              features: torch.Tensor | None = None) -> torch.Tensor:
+              features: torch.Tensor | None = None, *, check: bool = True) -> torch.Tensor:
         """rgb [N, 3] at points x [N, 3] seen along unit directions d [N, 3]."""
-        code = self._check(x, code)
+        code = self._check(x, code, values=check)
         if features is None:
-            features = self.density(x, code)[1]
+            features = self.density(x, code, check=check)[1]
         return torch.sigmoid(self.color_mlp(torch.cat([features, direction_encoding(d), code], dim=-1)))
 
 
@@ -99,6 +102,8 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
     pts = rays.origins[:, None] + s[..., None] * rays.directions[:, None]                              # [R, S, 3]
     dirs = rays.directions[:, None].expand(-1, n_samples, -1)
     codes = code.expand(n, -1) if code.dim() == 1 else code
+    if not torch.isfinite(codes).all():                      # checked once here, not in every field call
+        raise FieldInputError("expression code contains NaN or inf")
     codes = codes[:, None].expand(-1, n_samples, -1).reshape(n * n_samples, -1)
     flat = pts.reshape(-1, 3)
     keep = rays.hit[:, None].expand(-1, n_samples).reshape(-1)
@@ -106,9 +111,10 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
         keep = keep & grid.occupied(flat)
     sigma = torch.zeros(flat.shape[0], device=flat.device)
     rgb = torch.zeros(flat.shape[0], 3, device=flat.device)
-    if keep.any():
-        sig_k, geo = field.density(flat[keep], codes[keep])
-        sigma = sigma.index_put((keep.nonzero()[:, 0],), sig_k)
-        rgb = rgb.index_put((keep.nonzero()[:, 0],), field.color(flat[keep], dirs.reshape(-1, 3)[keep], codes[keep], geo))
+    kidx = keep.nonzero()[:, 0]
+    if kidx.numel():
+        sig_k, geo = field.density(flat[kidx], codes[kidx], check=False)
+        sigma = sigma.index_put((kidx,), sig_k)
+        rgb = rgb.index_put((kidx,), field.color(flat[kidx], dirs.reshape(-1, 3)[kidx], codes[kidx], geo, check=False))
     sigma = sigma.reshape(n, n_samples)
     return composite(sigma, rgb.reshape(n, n_samples, 3), s, rays.far, background)

@@ -187,6 +187,8 @@ def load_nerf_frames(ds: Any, speaker: str, split: str, *, image_size: int | Non
         alpha = arrays["alpha"] if alpha_source is None else np.asarray(alpha_source(ds, rec.id), np.float32)
         if len(alpha) != rec.n_frames:
             raise NerfDataError(f"{where}: the expression source gave {len(alpha)} frames, the clip has {rec.n_frames}")
+        if not np.isfinite(alpha[take]).all():
+            raise NerfDataError(f"{where}: the expression parameters (alpha) contain NaN or inf")
         parts["codes"].append(expression_codes(alpha[take], emotions.index(rec.emotion), code))
         parts["tags"].append(np.full(len(take), emotions.index(rec.emotion)))
         parts["clip"] += [rec.id] * len(take)

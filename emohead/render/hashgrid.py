@@ -224,9 +224,13 @@ class HashGridEncoder(nn.Module):
         if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
             raise ValueError("HashGridEncoder: x contains NaN or infinite coordinates")
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: [N, 3] in [0,1]^3 -> [N, n_levels * n_features] (float32 unless the table was cast)."""
-        self._check(x)
+    def forward(self, x: Tensor, *, check: bool = True) -> Tensor:
+        """x: [N, 3] in [0,1]^3 -> [N, n_levels * n_features] (float32 unless the table was cast).
+
+        ``check=False`` skips the finite-value test, which waits for the GPU (for callers whose x is known finite).
+        """
+        if check:
+            self._check(x)
         if self.backend == "tcnn":
             return self.tcnn(x.clamp(0.0, 1.0)).float()
         if self.backend == "triton":

@@ -78,7 +78,7 @@ def test_occupancy_grid_marks_dense_cells_and_skipping_keeps_the_image():
     class HalfField:
         """Density 5 where x > 0, else 0."""
 
-        def density(self, x, code):
+        def density(self, x, code, check=True):
             return 5.0 * (x[:, 0] > 0).float(), torch.zeros(x.shape[0], 15)
 
     grid = OccupancyGrid(BOX_MIN, BOX_MAX, resolution=8)
@@ -92,11 +92,11 @@ def test_occupancy_grid_marks_dense_cells_and_skipping_keeps_the_image():
     class Counting(HalfField):
         seen = 0
 
-        def density(self, x, code):
+        def density(self, x, code, check=True):
             Counting.seen += x.shape[0]
-            return super().density(x, code)
+            return super().density(x, code, check=check)
 
-        def color(self, x, d, code, features=None):
+        def color(self, x, d, code, features=None, check=True):
             return torch.tensor([1.0, 0.0, 0.0]).expand(x.shape[0], 3)
 
     size = 12
