@@ -232,4 +232,7 @@ def write_summary(out_dir: Path, cfg: Profile, results: Sequence[NotebookResult]
             continue
         lines += ["", f"## {r.name}", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in flat.items()]
+        tables = out_dir / r.name / "tables.md"          # result tables a notebook wrote (notebook 05)
+        if tables.is_file():
+            lines += ["", tables.read_text(encoding="utf-8").rstrip()]
     return write_text_atomic(out_dir / "summary.md", "\n".join(lines) + "\n")

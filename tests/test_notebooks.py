@@ -99,9 +99,32 @@ def _check_audio_expression(m):
     assert m["switch_frames"] > 0
 
 
+def _check_nerf(m):
+    assert m["image_size"] == 64 and m["train_frames"] == 200                 # smoke: nerf.max_frames=200
+    assert m["last_photo_loss"] < m["first_photo_loss"]                      # it learns
+    assert m["val_psnr"][-1] > m["val_psnr"][0] + 1.0
+    assert m["test_psnr"] > 15.0                                             # composited held-out frames
+    assert m["refine_losses_logged"] > 0                                     # the L_cord / L_shape stage ran
+    assert m["novel_view_frames"] == 5 and len(m["interpolation_verdicts"]) == 5
+    assert m["switch_video"]["has_audio"] and m["switch_video"]["n_frames"] == m["switch_video"]["frames"]
+
+
+def _check_evaluation(m):
+    systems = ["Ground truth", "EmoHead (full)", "w/o audio-expression alignment", "w/o hyperplane refinement",
+               "w/o emotion control (neutral tag)"]
+    assert m["systems"] == systems and len(m["clips"]) == 2                  # smoke: eval.max_test_clips=2
+    gt, full = m["results"]["Ground truth"], m["results"]["EmoHead (full)"]
+    assert gt["PSNR"] == "inf" and gt["SSIM"] > 0.999 and gt["AUE"] == 0.0
+    assert m["fd_name"] == "FD (analyser)" and abs(gt["FD (analyser)"]) < 1e-3
+    assert 10.0 < full["PSNR"] < 60.0 and full["FD (analyser)"] > 0
+    assert m["table_I_rows"] == 5 and m["table_IV_rows"] >= 6                # ours + the paper's matching rows
+
+
 CHECKS = {
     "00_overview": _check_overview,
     "01_data_and_features": _check_data,
     "02_emotion_hyperplanes": _check_hyperplanes,
     "03_audio_expression": _check_audio_expression,
+    "04_nerf_rendering": _check_nerf,
+    "05_evaluation": _check_evaluation,
 }

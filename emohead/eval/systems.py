@@ -1,0 +1,320 @@
+"""The systems of Sec. IV on the same test clips: generate their videos, measure every metric, make the tables.
+
+Systems (Table I and the ablations of Table IV):
+
+* ``Ground truth``: the real frames (PSNR / SSIM / LMD / FD / AUE against themselves are the floor: inf, 1, the
+  analyser's landmark error, ~0, 0; Sync and ER are the real video's);
+* ``EmoHead (full)``: audio -> audio-expression module (FusedAttn, eq. 2-8) -> alpha^ = alpha~ + tau w_z (eq. 9) ->
+  head NeRF -> composited over the clip's own torso and background, under the clip's own head poses;
+* ``w/o audio-expression alignment``: the ``no_alignment`` variant ([v; e; g] through a plain self-attention layer);
+* ``w/o hyperplane refinement``: the ``no_refinement`` variant; its NeRF is trained on [z; alpha] codes;
+* ``w/o emotion control (neutral tag)``: the full model asked for "neutral" on every clip (ours, a baseline);
+* sweeps ``d=...`` and ``n=...`` (Table IV) where the profile lists them (``eval.sweep_d``, ``eval.sweep_n``).
+
+Every system is driven by the test clip's own audio and asked for the clip's own emotion (except the neutral
+baseline); ER is always scored against the clip's emotion. The stand-in evaluators of the synthetic world are the
+face analyser (landmarks, AUs, emotion, the FD embedding) and a SyncNet trained on the training split, unless
+syncnet_python or Inception weights are given (``eval.syncnet_path``, ``eval.inception_path``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..config import Profile, apply_overrides, to_dict
+from ..files import write_json_atomic, write_text_atomic
+from .frechet import image_frechet_distance
+from .metrics import au_error, emotion_recognition, face_lmd, mouth_lmd, psnr, ssim
+from .result import EvalError, MetricResult
+
+log = logging.getLogger(__name__)
+
+GROUND_TRUTH = "Ground truth"
+FULL = "EmoHead (full)"
+NO_ALIGNMENT = "w/o audio-expression alignment"
+NO_REFINEMENT = "w/o hyperplane refinement"
+NEUTRAL = "w/o emotion control (neutral tag)"
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """How a system makes a video: which audio-expression model (by folder name and config overrides), which NeRF
+    code ('alpha' or 'tag_alpha'), and which tag it is asked for ('own' = the clip's emotion, or an emotion)."""
+
+    a2e: str = "full"
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    code: str = "alpha"
+    tag: str = "own"
+
+
+def system_specs(profile: Profile) -> dict[str, SystemSpec | None]:
+    """The systems a profile evaluates, in table order (None: ground truth)."""
+    specs: dict[str, SystemSpec | None] = {
+        GROUND_TRUTH: None,
+        FULL: SystemSpec(),
+        NO_ALIGNMENT: SystemSpec("no_alignment", {"audio2exp.variant": "no_alignment"}),
+        NO_REFINEMENT: SystemSpec("no_refinement", {"audio2exp.variant": "no_refinement"}, code="tag_alpha"),
+        NEUTRAL: SystemSpec(tag="neutral"),
+    }
+    for d in profile.eval.sweep_d:
+        specs[f"d={d}"] = SystemSpec(f"d{d}", {"audio2exp.d": d, "audio2exp.dh": d})
+    for n in profile.eval.sweep_n:
+        specs[f"n={n}"] = SystemSpec(f"n{n}", {"audio2exp.n_neighbors": n})
+    return specs
+
+
+@dataclass
+class TestClip:
+    """One evaluated clip at the NeRF's resolution: real frames uint8 [T, S, S, 3], audio [S_a], landmarks [T, 68, 2]
+    (dataset ground truth, in pixels of the resized frames), emotion, and its record."""
+
+    record: Any
+    frames: np.ndarray
+    audio: np.ndarray
+    landmarks: np.ndarray
+    emotion: str
+
+
+def load_test_clips(ds: Any, speaker: str, size: int, *, max_clips: int = 0, max_frames: int = 0) -> list[TestClip]:
+    """The ``speaker``'s test clips (at most ``max_clips``, each cut to ``max_frames``), resized to ``size`` px."""
+    from ..render.frames import resize_frames
+
+    recs = ds.clips(split="test", speaker=speaker)
+    if not recs:
+        raise EvalError(f"{ds.root}: speaker {speaker!r} has no test clips to evaluate")
+    if max_clips:
+        # spread over emotions: the clips are sorted by id, which groups them by emotion
+        recs = [recs[i] for i in np.unique(np.linspace(0, len(recs) - 1, max_clips).round().astype(int))]
+    out = []
+    for rec in recs:
+        arrays = ds.arrays(rec, ["landmarks", "parsing"])
+        n = rec.n_frames if not max_frames else min(max_frames, rec.n_frames)
+        frames, _ = resize_frames(ds.frames(rec)[:n], arrays["parsing"][:n], size)
+        scale = size / rec.image_size
+        lm = (arrays["landmarks"][:n] + 0.5) * scale - 0.5                       # pixel centres at integers
+        audio = ds.audio(rec)[: int(round(n * ds.sample_rate / ds.fps))]
+        out.append(TestClip(rec, frames, audio, lm.astype(np.float32), rec.emotion))
+    return out
+
+
+def ensure_syncnet(ds: Any, cfg: Any, run_dir: Path, *, device: str, progress: bool = True):
+    """syncnet_python weights from ``eval.syncnet_path``, or a SyncNet trained on the training split (cached)."""
+    from .syncnet import SyncTrainConfig, load_syncnet, prepare_dataset_clips, save_syncnet, train_syncnet
+
+    if cfg.syncnet_path:
+        if not Path(cfg.syncnet_path).is_file():
+            raise EvalError(f"eval.syncnet_path={cfg.syncnet_path!r}: no such file")
+        return load_syncnet(cfg.syncnet_path, device)
+    folder = run_dir / "syncnet"
+    path, stamp = folder / "syncnet.safetensors", folder / "trained_with.json"
+    train_cfg = SyncTrainConfig(steps=cfg.syncnet_steps)
+    wanted = {"config": dataclasses.asdict(train_cfg),
+              "manifest_sha256": hashlib.sha256(Path(ds.manifest_path).read_bytes()).hexdigest()}
+    if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        return load_syncnet(path, device)
+    clips = prepare_dataset_clips(ds, split="train", image_size=train_cfg.image_size, region=train_cfg.region,
+                                  progress=progress)
+    model, _ = train_syncnet(clips, train_cfg, device=device, progress=progress)
+    save_syncnet(model, path)
+    write_json_atomic(stamp, wanted)
+    return model
+
+
+@dataclass
+class Evaluator:
+    """The stand-in evaluators and the real clips they compare against."""
+
+    analyser: Any
+    syncnet: Any
+    clips: list[TestClip]
+    fps: int
+    sample_rate: int
+    device: str
+    inception_path: str = ""
+    real_aus: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from ..face.analyser import analyse_frames
+
+        self.real_aus = [analyse_frames(self.analyser, c.frames, device=self.device).au for c in self.clips]
+
+    def measure(self, generated: Sequence[np.ndarray], *, real_landmarks: bool = False) -> dict[str, MetricResult]:
+        """All metrics of one system's videos (one uint8 [T, S, S, 3] per test clip, same order as ``clips``).
+
+        ``real_landmarks``: place the SyncNet crop with the dataset's landmarks (ground truth) instead of the
+        analyser's (generated video).
+        """
+        from ..face.analyser import analyse_frames
+        from .syncnet import sync_confidence, sync_score
+
+        if len(generated) != len(self.clips):
+            raise EvalError(f"{len(generated)} videos for {len(self.clips)} test clips")
+        real = np.concatenate([c.frames for c in self.clips])
+        fake = np.concatenate(generated)
+        if fake.shape != real.shape:
+            raise EvalError(f"generated frames {fake.shape} do not match the real frames {real.shape}")
+        analysis = [analyse_frames(self.analyser, g, device=self.device) for g in generated]
+        lm = np.concatenate([a.landmarks for a in analysis])
+        real_lm = np.concatenate([c.landmarks for c in self.clips])
+        syncs = [sync_confidence(self.syncnet, g, c.audio, c.landmarks if real_landmarks else a.landmarks,
+                                 fps=self.fps, sample_rate=self.sample_rate, device=self.device)
+                 for g, c, a in zip(generated, self.clips, analysis)]
+        return {
+            "SSIM": ssim(fake, real), "PSNR": psnr(fake, real),                       # Sec. IV: image quality
+            "M-LMD": mouth_lmd(lm, real_lm), "F-LMD": face_lmd(lm, real_lm),           # mouth 48-67 / all 68
+            "FD": image_frechet_distance(real, fake, inception_path=self.inception_path or None,
+                                         analyser=self.analyser),
+            "AUE": au_error(np.concatenate([a.au for a in analysis]), np.concatenate(self.real_aus)),
+            "Sync": sync_score(syncs),
+            "ER": emotion_recognition([a.emotion_probs for a in analysis], [c.emotion for c in self.clips],
+                                      emotions=self.analyser.hparams["emotions"]),
+        }
+
+
+def generate_videos(a2e: Any, nerf: Any, store: Any, ds: Any, clips: Sequence[TestClip], tag: str) -> list[np.ndarray]:
+    """One system's frames for each test clip: its audio, the requested tag ('own' or an emotion), its own poses."""
+    from ..render.video import EmotionControl, driving_track, render_talking_head
+
+    out = []
+    for c in clips:
+        n = len(c.frames)
+        feats = store.get(c.record.id)
+        cut = type(feats)(audio=feats.audio[:n], emotion=feats.emotion[:n], text=feats.text[:n],
+                          words=feats.words[:n], meta=feats.meta)
+        track = driving_track(ds, c.record.id, nerf.image_size).take(np.arange(n))
+        control = EmotionControl(c.emotion if tag == "own" else tag)
+        out.append(render_talking_head(a2e, nerf, cut, control, track, fps=ds.fps, progress=False))
+    return out
+
+
+@dataclass
+class EvaluationResult:
+    """results {system: {metric name: value}} (the names tables print: "FD (analyser)" or "FID"), details
+    {system: {metric: MetricResult.as_dict()}}, samples {system: uint8 [T, S, S, 3] of the first clip}."""
+
+    results: dict[str, dict[str, float]]
+    details: dict[str, dict[str, Any]]
+    samples: dict[str, np.ndarray]
+    clips: list[str]
+
+    def table(self, number: str = "I", **kwargs: Any):
+        """Our systems beside the paper's Table ``number`` (see :func:`emohead.eval.tables.compare_with_paper`)."""
+        from .tables import compare_with_paper
+
+        if number == "I":       # Table I compares whole methods: ours, the neutral-tag baseline, the real video
+            systems = {s: r for s, r in self.results.items() if s in (GROUND_TRUTH, FULL, NEUTRAL)}
+        else:                   # Table IV: the ablations and sweeps
+            systems = {s: r for s, r in self.results.items() if s not in (GROUND_TRUTH, NEUTRAL)}
+        return compare_with_paper(systems, number, **kwargs)
+
+    def to_markdown(self) -> str:
+        return "\n\n".join(self.table(n).to_markdown() for n in ("I", "IV"))
+
+
+def _named(metrics: Mapping[str, MetricResult]) -> dict[str, float]:
+    """{table name: value}: the FD entry under its own name ("FD (analyser)" or "FID"); PSNR inf where every frame
+    is reproduced exactly (the ground truth against itself)."""
+    out = {(m.name if key == "FD" else key): float(m.value) for key, m in metrics.items()}
+    p = metrics["PSNR"]
+    if p.per_item is not None and p.extra.get("n_exact") == len(p.per_item):
+        out["PSNR"] = float("inf")
+    return out
+
+
+def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, device: str = "cpu",
+                 systems: Sequence[str] | None = None, analyser: Any = None,
+                 progress: bool = True) -> EvaluationResult:
+    """Evaluate every system of ``profile`` on the target speaker's test clips of the run in ``run_dir``.
+
+    run_dir holds what the notebooks (or the CLI stages) wrote: data/, features/, hyperplanes/, analyser/,
+    audio2exp/full, nerf/full. Missing models (the ablation variants, the [z; alpha] NeRF, the sweeps, the SyncNet)
+    are trained here with the profile's budgets and cached in run_dir. ``analyser``: a FaceAnalyser to use instead
+    of the run's (analyser/). Writes ``evaluation.json`` and ``tables.md`` into ``out_dir``.
+    """
+    from tqdm.auto import tqdm
+
+    from ..audio2exp import train_audio2exp
+    from ..data import ProcessedDataset
+    from ..emotion import ensure_hyperplanes
+    from ..extract import ensure_analyser
+    from ..features import extract_dataset
+    from ..render import train_nerf
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if not (run_dir / "data" / "manifest.json").is_file():
+        raise EvalError(f"{run_dir}: no processed dataset at data/ (run the notebooks or `emohead synth` first)")
+    ds = ProcessedDataset(run_dir / "data")
+    store = extract_dataset(ds, profile.features, run_dir / "features", device=device, progress=progress)
+    planes = ensure_hyperplanes(ds, profile.hyperplanes, run_dir / "hyperplanes" / "hyperplanes.npz",
+                                seed=profile.seed)
+    if analyser is None:
+        analyser, _ = ensure_analyser(profile, run_dir / "analyser", image_size=profile.synth.image_size,
+                                      device=device, progress=progress)
+    speaker = ds.extra.get("target_speaker", ds.speakers[0])
+    specs = system_specs(profile)
+    if systems is not None:
+        unknown = sorted(set(systems) - set(specs))
+        if unknown:
+            raise EvalError(f"unknown system(s) {unknown}; this profile evaluates {list(specs)}")
+        specs = {k: v for k, v in specs.items() if k in systems}
+
+    a2e_models: dict[str, Any] = {}
+    nerfs: dict[str, Any] = {}
+    for name, spec in specs.items():
+        if spec is None:
+            continue
+        if spec.a2e not in a2e_models:
+            cfg = apply_overrides(profile, dict(spec.overrides)).audio2exp
+            a2e_models[spec.a2e] = train_audio2exp(ds, store, planes, cfg, run_dir / "audio2exp" / spec.a2e,
+                                                   seed=profile.seed, device=device, progress=progress)[0]
+        if spec.code not in nerfs:
+            folder = run_dir / "nerf" / ("full" if spec.code == "alpha" else spec.code)
+            nerfs[spec.code] = train_nerf(ds, profile.nerf, folder, speaker=speaker, code=spec.code,
+                                          analyser=analyser, seed=profile.seed, device=device, progress=progress)[0]
+    size = profile.nerf.image_size
+    clips = load_test_clips(ds, speaker, size, max_clips=profile.eval.max_test_clips,
+                            max_frames=profile.eval.max_frames_per_clip)
+    syncnet = ensure_syncnet(ds, profile.eval, run_dir, device=device, progress=progress)
+    judge = Evaluator(analyser, syncnet, clips, ds.fps, ds.sample_rate, device, profile.eval.inception_path)
+
+    results, details, samples = {}, {}, {}
+    for name, spec in tqdm(specs.items(), desc="evaluating systems", unit="system", disable=not progress):
+        if spec is None:
+            videos = [c.frames for c in clips]
+        else:
+            videos = generate_videos(a2e_models[spec.a2e], nerfs[spec.code], store, ds, clips, spec.tag)
+        metrics = judge.measure(videos, real_landmarks=spec is None)
+        results[name] = _named(metrics)
+        details[name] = {k: m.as_dict() for k, m in metrics.items()}
+        samples[name] = videos[0]
+        log.info("%s: %s", name, {k: round(v, 3) for k, v in results[name].items()})
+    result = EvaluationResult(results, details, samples, [c.record.id for c in clips])
+    write_json_atomic(out_dir / "evaluation.json", {
+        "profile": profile.name, "speaker": speaker, "clips": result.clips, "frames": int(sum(len(c.frames) for c in clips)),
+        "image_size": size, "results": _json_ready(results), "details": _json_ready(details),
+        "config": to_dict(profile)["eval"]})
+    write_text_atomic(out_dir / "tables.md", result.to_markdown() + "\n")
+    return result
+
+
+def _json_ready(obj: Any) -> Any:
+    """inf -> "inf", NaN -> None, numpy -> python, recursively."""
+    if isinstance(obj, Mapping):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return None if np.isnan(v) else ("inf" if v == np.inf else "-inf" if v == -np.inf else v)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return _json_ready(obj.tolist())
+    return obj

@@ -1,0 +1,491 @@
+"""The paper's result tables as data, and "ours vs paper" tables (Sec. IV-B, Appendix D and F).
+
+Tables I, II, IV and VI of the paper are transcribed from ``paper/emohead-paper.txt`` (the extracted
+text carries no page numbers, so each table cites its section). Values are floats; "-" in the paper
+is ``None``. The paper prints landmark distances as one column "M/F-LMD"; here they are two columns,
+"M-LMD" then "F-LMD", at that column's place, so every column is one metric with one direction.
+
+:func:`compare_with_paper` puts our numbers beside the paper's: each of our systems becomes a row
+labelled ``"ours (synthetic)"``, followed by the paper's matching row labelled ``"paper (MEAD)"``.
+Our image distance on the face analyser's embedding ("FD (analyser)", see :mod:`emohead.eval.frechet`)
+is never shown under a bare "FID" heading: the column is then headed ``FID_VS_FD_HEADING``,
+"FID (paper) / FD (analyser) (ours)", and each JSON record keeps its own metric name.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, Mapping, Sequence
+
+from .frechet import ANALYSER_FD_NAME, FID_NAME
+
+log = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------- metric names and directions
+METRICS: tuple[str, ...] = ("SSIM", "PSNR", "M-LMD", "F-LMD", FID_NAME, ANALYSER_FD_NAME, "AUE", "Sync", "ER", "RMSE")
+"""Metric names our results may carry (the names :class:`~emohead.eval.result.MetricResult` uses), in the
+paper's column order (Table I), plus "RMSE" of predicted expression parameters (Table VI)."""
+HUMAN_STUDY: tuple[str, ...] = ("Fidelity", "Coherence", "Empathy")
+"""Human-study columns of Tables I-II (0-5 scores); we have no counterpart, so comparisons leave them out."""
+HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType({
+    "SSIM": True, "PSNR": True, "M-LMD": False, "F-LMD": False, FID_NAME: False, ANALYSER_FD_NAME: False,
+    "AUE": False, "Sync": True, "ER": True, "RMSE": False, "Fidelity": True, "Coherence": True, "Empathy": True})
+"""Direction per column, as the arrows in the paper's table headings."""
+DIGITS: Mapping[str, int] = MappingProxyType({
+    "SSIM": 3, "PSNR": 3, "M-LMD": 3, "F-LMD": 3, FID_NAME: 1, ANALYSER_FD_NAME: 3, "AUE": 2, "Sync": 2,
+    "ER": 2, "RMSE": 3, "Fidelity": 1, "Coherence": 1, "Empathy": 1})
+"""Decimals printed per metric for our rows (the paper's, except RMSE and FD (analyser), whose synthetic values are small)."""
+PAPER_DIGITS: Mapping[str, int] = MappingProxyType({**DIGITS, "RMSE": 2})
+"""Decimals printed for the paper's rows: as the paper prints them."""
+
+OURS_LABEL = "ours (synthetic)"
+"""Source label of our rows: numbers from the synthetic world with stand-in evaluators."""
+FID_VS_FD_HEADING = f"{FID_NAME} (paper) / {ANALYSER_FD_NAME} (ours)"
+"""Heading of the FID column when our rows hold "FD (analyser)" values (never a bare "FID")."""
+MISSING = "–"
+"""How a missing value (None, NaN, the paper's "-") is printed."""
+
+
+def arrow(metric: str) -> str:
+    """"↑" if higher is better for ``metric``, else "↓" (ValueError for an unknown name)."""
+    if metric not in HIGHER_IS_BETTER:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(HIGHER_IS_BETTER)}")
+    return "↑" if HIGHER_IS_BETTER[metric] else "↓"
+
+
+def format_value(value: Any, metric: str | None = None, digits: int | None = None) -> str:
+    """A table cell: "–" for None/NaN, "inf"/"-inf", else fixed decimals (``DIGITS[metric]`` by default)."""
+    if value is None:
+        return MISSING
+    v = float(value)
+    if math.isnan(v):
+        return MISSING
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if digits is None:
+        digits = DIGITS.get(metric, 3) if metric is not None else 3
+    return f"{v:.{digits}f}"
+
+
+# ---------------------------------------------------------------- the paper's tables
+@dataclass(frozen=True)
+class PaperTable:
+    """One of the paper's result tables: rows {label: {column: value or None}} in the paper's order."""
+
+    number: str                                   # the paper's table number, e.g. "IV"
+    title: str                                    # the paper's caption
+    dataset: str                                  # "MEAD" or "CREMA-D"
+    where: str                                    # section of the paper holding the table
+    note: str                                     # transcription notes (labels, splits, ambiguities)
+    columns: tuple[str, ...]                      # metric names in the paper's column order
+    rows: Mapping[str, Mapping[str, float | None]]
+
+    def __post_init__(self) -> None:
+        for c in self.columns:
+            arrow(c)  # every column is a known metric
+        frozen = {}
+        for label, row in self.rows.items():
+            extra = set(row) - set(self.columns)
+            if extra:
+                raise ValueError(f"Table {self.number}, row {label!r}: columns {sorted(extra)} not in {self.columns}")
+            frozen[label] = MappingProxyType({c: row.get(c) for c in self.columns})
+        object.__setattr__(self, "rows", MappingProxyType(frozen))
+
+    @property
+    def label(self) -> str:
+        """Source label of the paper's rows, e.g. "paper (MEAD)"."""
+        return f"paper ({self.dataset})"
+
+    @property
+    def metric_columns(self) -> tuple[str, ...]:
+        """The columns other than the human study's."""
+        return tuple(c for c in self.columns if c not in HUMAN_STUDY)
+
+    def value(self, row: str, column: str) -> float | None:
+        """The paper's number in ``row`` and ``column`` (None where the paper prints "-")."""
+        if row not in self.rows:
+            raise ValueError(f"Table {self.number} has no row {row!r}; rows: {list(self.rows)}")
+        if column not in self.columns:
+            raise ValueError(f"Table {self.number} has no column {column!r}; columns: {list(self.columns)}")
+        return self.rows[row][column]
+
+    def higher_is_better(self, column: str) -> bool:
+        """Direction of ``column`` (True: higher is better)."""
+        if column not in self.columns:
+            raise ValueError(f"Table {self.number} has no column {column!r}; columns: {list(self.columns)}")
+        return HIGHER_IS_BETTER[column]
+
+    def to_markdown(self) -> str:
+        """The table as the paper prints it (M-LMD and F-LMD as separate columns)."""
+        heads = ["Setting"] + [f"{c} {arrow(c)}" for c in self.columns]
+        lines = [f"**Table {self.number} ({self.dataset}): {self.title}**", "",
+                 "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        for label, row in self.rows.items():
+            cells = [format_value(row[c], c, PAPER_DIGITS[c]) for c in self.columns]
+            lines.append("| " + " | ".join([label, *cells]) + " |")
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
+_MAIN_COLUMNS = ("SSIM", "PSNR", "M-LMD", "F-LMD", FID_NAME, "AUE", "Sync", "ER") + HUMAN_STUDY
+_COLUMNS_IV = ("SSIM", "PSNR", "M-LMD", "F-LMD", FID_NAME, "AUE", "Sync", "ER")
+_COLUMNS_VI = ("RMSE", "M-LMD", "F-LMD", "AUE", "ER")
+
+
+def _rows(columns: Sequence[str], data: Sequence[tuple]) -> dict[str, dict[str, float | None]]:
+    out = {}
+    for label, *values in data:
+        if len(values) != len(columns):
+            raise ValueError(f"row {label!r}: {len(values)} values for {len(columns)} columns")
+        out[label] = dict(zip(columns, values))
+    return out
+
+
+_ = None  # the paper's "-"
+
+# Table I, Sec. IV-B ("Quantitative comparison and human evaluation on MEAD dataset").
+# Paper headings: SSIM↑ PSNR↑ M/F-LMD↓ FID↓ AUE↓ Sync.↑ ER↑ Fidelity↑ Coherence↑ Empathy↑.
+TABLE_I = PaperTable(
+    number="I", dataset="MEAD", where="Sec. IV-B (Quantitative Analysis)",
+    title="Quantitative comparison and human evaluation on MEAD dataset.",
+    note=('The paper prints "Ours" for EmoHead and "Groundtruth"; M/F-LMD is split into M-LMD, F-LMD; '
+          "Sync is the paper's \"Sync.\"."),
+    columns=_MAIN_COLUMNS,
+    rows=_rows(_MAIN_COLUMNS, [
+        #  label           SSIM   PSNR    M-LMD  F-LMD  FID   AUE   Sync  ER     Fid  Coh  Emp
+        ("SadTalker",     0.606, 19.042, 2.038, 2.335, 69.2, 2.86, 5.68, 52.11, 3.2, 3.8, 3.2),
+        ("LivePortrait",  0.720, 26.161, 1.314, 1.572, 59.5, 2.05, 6.96, 61.82, 3.3, 3.5, 2.9),
+        ("EAMM",          0.610, 18.867, 2.525, 2.814, 31.3, 2.35, 1.76, 31.08, 2.7, 2.9, 3.5),
+        ("EAT",           0.652, 20.007, 1.750, 1.668, 34.6, 1.48, 7.98, 64.40, 2.7, 3.8, 4.0),
+        ("EDTalk-V",      0.769, 22.771, 1.102, 1.060, 38.5, 1.56, 6.89, 68.85, 2.8, 3.1, 3.7),
+        ("EmoHead",       0.891, 28.262, 1.031, 0.981, 30.9, 1.41, 8.08, 73.28, 4.6, 4.3, 4.2),
+        ("Ground truth",  _,     _,      _,     _,     _,    _,    7.36, 79.65, 4.9, 4.7, 4.4),
+    ]))
+
+# Table II, Sec. IV-B ("Quantitative comparison and human evaluation on CREMA-D dataset"); same headings.
+TABLE_II = PaperTable(
+    number="II", dataset="CREMA-D", where="Sec. IV-B (Quantitative Analysis)",
+    title="Quantitative comparison and human evaluation on CREMA-D dataset.",
+    note=TABLE_I.note,
+    columns=_MAIN_COLUMNS,
+    rows=_rows(_MAIN_COLUMNS, [
+        ("SadTalker",     0.688, 25.572, 2.851, 2.156, 63.7, 2.01, 5.99, 69.59, 3.4, 3.7, 3.8),
+        ("LivePortrait",  0.873, 28.985, 1.411, 1.503, 33.6, 1.94, 6.02, 70.13, 3.5, 3.6, 3.6),
+        ("EAMM",          0.650, 21.910, 2.751, 2.824, 35.6, 2.19, 3.22, 40.72, 3.2, 3.1, 3.3),
+        ("EAT",           0.794, 23.712, 1.925, 1.791, 32.3, 1.98, 5.70, 61.76, 3.1, 3.7, 3.5),
+        ("EDTalk-V",      0.753, 27.641, 1.228, 1.137, 40.5, 1.81, 5.57, 54.46, 3.0, 2.9, 3.2),
+        ("EmoHead",       0.914, 31.621, 1.191, 1.035, 29.3, 1.55, 6.11, 75.98, 4.5, 4.7, 4.3),
+        ("Ground truth",  _,     _,      _,     _,     _,    _,    7.09, 82.51, 4.9, 4.8, 4.8),
+    ]))
+
+# Table IV, Appendix D ("Ablation Studies of Quantitative Analysis"): ablations on MEAD.
+# Headings: SSIM↑ PSNR↑ M/F-LMD↓ FID↓ AUE↓ Sync.↑ ER↑. Parts: components; 3DMM source; d = d_h; n.
+TABLE_IV = PaperTable(
+    number="IV", dataset="MEAD", where="Appendix D (Ablation Studies of Quantitative Analysis)",
+    title="Quantitative comparison of ablation studies on MEAD dataset.",
+    note=('The paper prints "Ours", "Ours (FaceVerse) [40]", "Ours (MorphableDiffusion) [38]", "Ours (3DDFA) [12]" '
+          '(here "EmoHead ..."). "w/o audio expression alignment": [v; e; g] concatenated into a plain '
+          'self-attention transformer; "w/o hyperplane refinement": renderer input [z; alpha~], z an integer tag. '
+          "FaceVerse uses 50-d, MorphableDiffusion 100-d, 3DDFA 10-d expression parameters. "
+          "EmoHead, EmoHead (3DDFA), d = 512 and n = 5 are the same model (identical numbers)."),
+    columns=_COLUMNS_IV,
+    rows=_rows(_COLUMNS_IV, [
+        #  label                              SSIM   PSNR    M-LMD  F-LMD  FID   AUE   Sync  ER
+        ("w/o audio expression alignment",   0.730, 25.191, 1.149, 1.082, 89.6, 1.95, 6.19, 63.44),
+        ("w/o hyperplane refinement",        0.872, 27.410, 1.291, 1.203, 59.2, 1.86, 7.25, 61.29),
+        ("EmoHead",                          0.891, 28.262, 1.031, 0.981, 30.9, 1.41, 8.08, 73.28),
+        ("EmoHead (FaceVerse)",              0.872, 27.740, 1.175, 1.225, 43.3, 1.52, 7.39, 61.88),
+        ("EmoHead (MorphableDiffusion)",     0.886, 27.731, 1.130, 1.066, 38.1, 1.55, 7.01, 70.31),
+        ("EmoHead (3DDFA)",                  0.891, 28.262, 1.031, 0.981, 30.9, 1.41, 8.08, 73.28),
+        ("d, d_h = 256, 256",                0.717, 27.018, 1.092, 1.119, 33.7, 1.66, 6.58, 66.26),
+        ("d, d_h = 512, 512",                0.891, 28.262, 1.031, 0.981, 30.9, 1.41, 8.08, 73.28),
+        ("d, d_h = 768, 768",                0.872, 28.155, 1.087, 1.121, 31.3, 1.36, 7.05, 72.57),
+        ("d, d_h = 1024, 1024",              0.852, 27.719, 1.093, 1.139, 33.5, 1.44, 7.96, 70.61),
+        ("n = 3",                            0.803, 26.114, 1.072, 1.087, 34.6, 1.56, 6.77, 69.31),
+        ("n = 5",                            0.891, 28.262, 1.031, 0.981, 30.9, 1.41, 8.08, 73.28),
+        ("n = 8",                            0.869, 27.256, 1.064, 0.991, 31.6, 1.49, 7.58, 72.17),
+        ("n = 12",                           0.885, 28.223, 1.105, 1.076, 32.9, 1.45, 7.96, 74.42),
+    ]))
+
+_VI_NOTE = ("The loss checkmark columns (L_reg, L_reg^const, L_cord, L_shape) are lost in the extracted text; "
+            'rows 3-5 are read as "+ L_cord", "+ L_shape", "+ L_cord + L_shape" from the text of Appendix F '
+            "(L_cord raises ER; adding L_shape lowers AUE). RMSE is of the audio-expression module's parameters; "
+            "the other columns are of rendered video. The chosen weights {1, 1e-3, 1e-9} print M-LMD 1.034 on MEAD, "
+            "where the \"+ L_cord + L_shape\" row and Table I print 1.031 (transcribed as printed).")
+
+# Table VI, Appendix F ("Loss Implementation"), MEAD half. Headings: RMSE↓ M/F-LMD↓ AUE↓ ER↑.
+# Parts: losses; rho of L_reg^const (eq. 13); weights {lambda_photo, lambda_cord, lambda_shape} (eq. 15).
+TABLE_VI = PaperTable(
+    number="VI", dataset="MEAD", where="Appendix F (Loss Implementation)",
+    title="Ablation Studies of loss implementation.",
+    note=_VI_NOTE,
+    columns=_COLUMNS_VI,
+    rows=_rows(_COLUMNS_VI, [
+        #  label                                   RMSE  M-LMD  F-LMD  AUE   ER
+        ("L_reg",                                  0.45, _,     _,     _,    _),
+        ("L_reg^const",                            0.27, _,     _,     _,    _),
+        ("+ L_cord",                               _,    1.176, 1.099, 1.52, 66.53),
+        ("+ L_shape",                              _,    1.104, 1.051, 1.73, 63.71),
+        ("+ L_cord + L_shape",                     _,    1.031, 0.981, 1.41, 73.28),
+        ("rho = 0.2",                              0.35, _,     _,     _,    _),
+        ("rho = 0.5",                              0.27, _,     _,     _,    _),
+        ("rho = 0.7",                              0.29, _,     _,     _,    _),
+        ("rho = 1",                                0.31, _,     _,     _,    _),
+        ("lambda = {1, 1e-2, 1e-9}",               _,    1.158, 1.094, 1.56, 74.33),
+        ("lambda = {1, 1e-3, 1e-8}",               _,    1.004, 0.853, 1.43, 72.11),
+        ("lambda = {1, 5e-3, 5e-9}",               _,    1.085, 1.098, 1.49, 72.48),
+        ("lambda = {1, 1e-2, 1e-8}",               _,    1.091, 1.072, 1.55, 69.79),
+        ("lambda = {1, 1e-3, 1e-9}",               _,    1.034, 0.981, 1.41, 73.28),
+    ]))
+
+# Table VI, Appendix F, CREMA-D half (same rows). The rho = 1 row prints one "-" too few (ER missing).
+TABLE_VI_CREMAD = PaperTable(
+    number="VI", dataset="CREMA-D", where="Appendix F (Loss Implementation)",
+    title="Ablation Studies of loss implementation.",
+    note=_VI_NOTE.replace(" The chosen weights", " On MEAD the chosen weights"),
+    columns=_COLUMNS_VI,
+    rows=_rows(_COLUMNS_VI, [
+        ("L_reg",                                  0.39, _,     _,     _,    _),
+        ("L_reg^const",                            0.16, _,     _,     _,    _),
+        ("+ L_cord",                               _,    1.233, 1.179, 1.79, 69.80),
+        ("+ L_shape",                              _,    1.208, 1.095, 1.58, 61.23),
+        ("+ L_cord + L_shape",                     _,    1.191, 1.035, 1.55, 75.98),
+        ("rho = 0.2",                              0.22, _,     _,     _,    _),
+        ("rho = 0.5",                              0.16, _,     _,     _,    _),
+        ("rho = 0.7",                              0.25, _,     _,     _,    _),
+        ("rho = 1",                                0.27, _,     _,     _,    _),
+        ("lambda = {1, 1e-2, 1e-9}",               _,    1.271, 1.096, 1.61, 75.01),
+        ("lambda = {1, 1e-3, 1e-8}",               _,    1.215, 1.050, 1.56, 71.45),
+        ("lambda = {1, 5e-3, 5e-9}",               _,    1.155, 1.007, 1.70, 73.69),
+        ("lambda = {1, 1e-2, 1e-8}",               _,    1.187, 1.066, 1.73, 70.92),
+        ("lambda = {1, 1e-3, 1e-9}",               _,    1.191, 1.035, 1.55, 75.98),
+    ]))
+del _
+
+PAPER_TABLES: Mapping[str, PaperTable] = MappingProxyType({
+    "I": TABLE_I, "II": TABLE_II, "IV": TABLE_IV, "VI": TABLE_VI, "VI (CREMA-D)": TABLE_VI_CREMAD})
+"""The transcribed tables by key ("I", "II", "IV", "VI" (MEAD half), "VI (CREMA-D)")."""
+
+
+def paper_table(table: str | PaperTable) -> PaperTable:
+    """A :class:`PaperTable` by key ("I", "IV", ...) or itself."""
+    if isinstance(table, PaperTable):
+        return table
+    key = str(table).removeprefix("Table ").strip()
+    if key not in PAPER_TABLES:
+        raise ValueError(f"unknown paper table {table!r}; known: {', '.join(PAPER_TABLES)}")
+    return PAPER_TABLES[key]
+
+
+# ---------------------------------------------------------------- our systems -> the paper's rows
+SYSTEM_ROWS: Mapping[str, Mapping[str, str]] = MappingProxyType({
+    "Ground truth": {"I": "Ground truth", "II": "Ground truth"},
+    "EmoHead (full)": {"I": "EmoHead", "II": "EmoHead", "IV": "EmoHead", "VI": "+ L_cord + L_shape"},
+    # Table IV row 1: [v; e; g] -> self-attention transformer instead of FusedAttn (variant "no_alignment")
+    "w/o audio-expression alignment": {"IV": "w/o audio expression alignment"},
+    # Table IV row 2: renderer input [z; alpha~] instead of alpha~ + tau w_z (variant "no_refinement")
+    "w/o hyperplane refinement": {"IV": "w/o hyperplane refinement"},
+    "w/o emotion control (neutral tag)": {},  # ours only: the paper has no such row
+})
+"""Our system names -> {paper table number: row label} where the paper has a corresponding row."""
+
+_SWEEP = re.compile(r"^\s*(d|n|rho|ρ)\s*=\s*([0-9]*\.?[0-9]+)\s*$")
+
+
+def _sweep_row(name: str, table: PaperTable) -> tuple[bool, str | None]:
+    """(is a sweep name, the table's row for it or None): "d=256" -> "d, d_h = 256, 256", "n=3", "rho=0.5"."""
+    m = _SWEEP.match(name)
+    if not m:
+        return False, None
+    key, num = m.group(1), m.group(2)
+    num = format(float(num), "g")
+    label = {"d": f"d, d_h = {num}, {num}", "n": f"n = {num}"}.get(key, f"rho = {num}")
+    return True, (label if label in table.rows else None)
+
+
+def paper_row_for(system: str, table: str | PaperTable, row_map: Mapping[str, str | None] | None = None) -> str | None:
+    """The paper's row in ``table`` that our ``system`` corresponds to, or None where there is none.
+
+    Looks in ``row_map`` (overrides), then :data:`SYSTEM_ROWS`, then sweep names ("d=256", "n=3", "rho=0.5").
+    Raises ValueError for a system name none of these knows, or a ``row_map`` row not in the table.
+    """
+    t = paper_table(table)
+    if row_map is not None and system in row_map:
+        row = row_map[system]
+        if row is not None and row not in t.rows:
+            raise ValueError(f"row_map[{system!r}] = {row!r} is not a row of Table {t.number}; rows: {list(t.rows)}")
+        return row
+    if system in SYSTEM_ROWS:
+        return SYSTEM_ROWS[system].get(t.number)
+    is_sweep, row = _sweep_row(system, t)
+    if is_sweep:
+        return row
+    raise ValueError(f"unknown system {system!r}: known systems are {list(SYSTEM_ROWS)} and sweeps like "
+                     f"'d=256', 'n=3', 'rho=0.5'; pass row_map={{{system!r}: <paper row or None>}} for others")
+
+
+# ---------------------------------------------------------------- ours vs paper
+def _check_results(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Validate {system: {metric: value}}; values become float or None (NaN -> None)."""
+    if not isinstance(results, Mapping):
+        raise ValueError(f"results must be a dict {{system: {{metric: value}}}}, got {type(results).__name__}")
+    unknown = sorted({m for r in results.values() for m in (r if isinstance(r, Mapping) else ())} - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric names {unknown}; known: {list(METRICS)}")
+    out = {}
+    for system, row in results.items():
+        if not isinstance(row, Mapping):
+            raise ValueError(f"results[{system!r}] must be a dict {{metric: value}}, got {type(row).__name__}")
+        clean = {}
+        for metric, value in row.items():
+            if value is None:
+                clean[metric] = None
+                continue
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"results[{system!r}][{metric!r}] = {value!r} is not a number") from None
+            clean[metric] = None if math.isnan(v) else v
+        out[str(system)] = clean
+    return out
+
+
+def _json_value(v: float | None) -> float | str | None:
+    if v is None or math.isnan(v):
+        return None
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One row of a comparison: where it comes from, whose it is, and its values by metric name."""
+
+    source: str                                   # "ours (synthetic)" or "paper (MEAD)"
+    system: str                                   # our system name, or the paper's row label
+    paper_row: str | None                         # for our rows: the matching paper row (None if none)
+    values: Mapping[str, float | None]            # actual metric name -> value ("FD (analyser)" stays so)
+
+
+@dataclass(frozen=True)
+class ComparisonTable:
+    """Our results beside one paper table; render with :meth:`to_markdown` or :meth:`to_records`."""
+
+    title: str
+    table: PaperTable
+    metrics: tuple[str, ...]                      # the paper's columns shown (metric names, paper order)
+    headings: tuple[str, ...]                     # one display heading per metric (with the direction arrow)
+    rows: tuple[ComparisonRow, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def columns(self) -> list[str]:
+        """Display columns: "Source", "System", then the metric headings."""
+        return ["Source", "System", *self.headings]
+
+    def _cell(self, row: ComparisonRow, metric: str) -> str:
+        name = ANALYSER_FD_NAME if metric == FID_NAME and ANALYSER_FD_NAME in row.values else metric
+        digits = (DIGITS if row.source != self.table.label else PAPER_DIGITS)[name]
+        return format_value(row.values.get(name), name, digits)
+
+    def display_rows(self) -> list[dict[str, str]]:
+        """Rows of formatted strings keyed by :attr:`columns`."""
+        out = []
+        for r in self.rows:
+            d = {"Source": r.source, "System": r.system}
+            d.update({h: self._cell(r, m) for m, h in zip(self.metrics, self.headings)})
+            out.append(d)
+        return out
+
+    def to_markdown(self) -> str:
+        """A Markdown table (via :func:`emohead.notebook.markdown_table`) followed by its notes."""
+        from ..notebook import markdown_table
+
+        md = markdown_table(self.display_rows(), self.columns, title=self.title)
+        text = getattr(md, "data", md)
+        return text + "\n\n" + "\n".join(f"- {n}" for n in self.notes)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """JSON-ready rows: source, system, paper_row, table, and each value under its true metric name
+        (our "FD (analyser)" stays "FD (analyser)"); inf as "inf", missing as None."""
+        out = []
+        for r in self.rows:
+            rec: dict[str, Any] = {"source": r.source, "system": r.system, "paper_row": r.paper_row,
+                                   "table": f"Table {self.table.number} ({self.table.dataset})"}
+            for metric in self.metrics:
+                name = ANALYSER_FD_NAME if metric == FID_NAME and ANALYSER_FD_NAME in r.values else metric
+                rec[name] = _json_value(r.values.get(name))
+            out.append(rec)
+        return out
+
+
+def compare_with_paper(results: Mapping[str, Mapping[str, Any]], table: str | PaperTable = "I", *,
+                       row_map: Mapping[str, str | None] | None = None,
+                       paper_rows: Literal["matched", "all", "none"] = "matched",
+                       include_human_study: bool = False, ours_label: str = OURS_LABEL) -> ComparisonTable:
+    """Our results {system: {metric: value}} beside the paper's ``table`` ("I", "IV", "VI", ... or a PaperTable).
+
+    Each of our systems gives a row labelled ``ours_label`` ("ours (synthetic)"), followed by the paper's
+    corresponding row (:func:`paper_row_for`) labelled "paper (MEAD)". ``paper_rows``: "matched" (only
+    those), "all" (then the paper's other rows, in its order), "none". Columns are the table's, in the
+    paper's order (human-study columns only if ``include_human_study``); our metrics the table lacks are
+    left out. When our rows carry "FD (analyser)", the FID column is headed ``FID_VS_FD_HEADING``.
+    Values may be floats, MetricResults, None or NaN (missing); inf prints as "inf".
+
+    Raises ValueError for unknown metric names or systems, or if our results mix FID and FD (analyser).
+    """
+    t = paper_table(table)
+    ours = _check_results(results)
+    if paper_rows not in ("matched", "all", "none"):
+        raise ValueError(f"paper_rows must be 'matched', 'all' or 'none', got {paper_rows!r}")
+    matched = {system: paper_row_for(system, t, row_map) for system in ours}
+
+    metrics = tuple(t.columns if include_human_study else t.metric_columns)
+    has_fid = [s for s, r in ours.items() if FID_NAME in r]
+    has_fd = [s for s, r in ours.items() if ANALYSER_FD_NAME in r]
+    if has_fid and has_fd:
+        raise ValueError(f"results mix {FID_NAME!r} (systems {has_fid}) and {ANALYSER_FD_NAME!r} (systems {has_fd}): "
+                         "distances on different features cannot share a column; give one of them for every system")
+    use_fd = bool(has_fd) and FID_NAME in metrics
+    headings = tuple(f"{FID_VS_FD_HEADING if (m == FID_NAME and use_fd) else m} {arrow(m)}" for m in metrics)
+    dropped = sorted({m for r in ours.values() for m in r} - set(metrics) - ({ANALYSER_FD_NAME} if use_fd else set()))
+    if dropped:
+        log.debug("Table %s has no column for %s; left out", t.number, dropped)
+
+    keep = set(metrics) | ({ANALYSER_FD_NAME} if use_fd else set())
+    rows: list[ComparisonRow] = []
+    shown: set[str] = set()
+    for system, values in ours.items():
+        rows.append(ComparisonRow(ours_label, system, matched[system],
+                                  MappingProxyType({m: v for m, v in values.items() if m in keep})))
+        prow = matched[system]
+        if paper_rows != "none" and prow is not None and prow not in shown:
+            shown.add(prow)
+            rows.append(ComparisonRow(t.label, prow, None, t.rows[prow]))
+    if paper_rows == "all":
+        rows += [ComparisonRow(t.label, label, None, vals) for label, vals in t.rows.items() if label not in shown]
+
+    notes = [f'"{ours_label}": our numbers, measured with stand-in evaluators (face analyser, our SyncNet); '
+             f'"{t.label}": Table {t.number} of the paper, {t.where}. Not comparable in absolute value.']
+    if use_fd:
+        notes.append(f'"{FID_VS_FD_HEADING}": paper rows hold the paper\'s FID (Inception-v3 features); our rows '
+                     f"hold {ANALYSER_FD_NAME}, the Frechet distance on the face analyser's embedding, a different scale.")
+    if "M-LMD" in metrics:
+        notes.append('The paper prints "M/F-LMD" as one column; it is split into M-LMD and F-LMD here.')
+    title = f"Ours vs paper: Table {t.number} ({t.dataset}), {t.title.rstrip('.')}"
+    return ComparisonTable(title, t, metrics, headings, tuple(rows), tuple(notes))
+
+
+__all__ = ["DIGITS", "FID_VS_FD_HEADING", "HIGHER_IS_BETTER", "HUMAN_STUDY", "METRICS", "MISSING", "OURS_LABEL",
+           "PAPER_DIGITS", "PAPER_TABLES", "SYSTEM_ROWS", "TABLE_I", "TABLE_II", "TABLE_IV", "TABLE_VI", "TABLE_VI_CREMAD",
+           "ComparisonRow", "ComparisonTable", "PaperTable", "arrow", "compare_with_paper", "format_value",
+           "paper_row_for", "paper_table"]
