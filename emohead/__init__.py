@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "config", "data", "face", "synth", "viz", "features", "emotion", "audio2exp",
-    "render", "eval", "widgets", "files", "reproduce", "cli", "notebook", "extract", "overview",
+    "render", "eval", "widgets", "files", "reproduce", "cli", "notebook", "extract", "overview", "distributed",
 }
 
 

@@ -69,12 +69,17 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    from . import distributed
+    from .config import resolve_device
     from .extract import run_extraction
 
     cfg = _profile_from_args(args)
     if args.analyser is not None and not Path(args.analyser).is_file():
         raise CommandError(f"--analyser {args.analyser}: no such file")
+    distributed.init_from_env(resolve_device(cfg))      # under torchrun: clips sharded over the processes
     result = run_extraction(cfg, args.data, args.out, analyser_path=args.analyser, progress=True)
+    if not distributed.is_main():
+        return 0
     m = result.dataset_metrics
     extra = (f"; test split: alpha RMSE {m['alpha_rmse']:.3f}, landmarks {m['landmark_px']:.2f} px, "
              f"clip emotion accuracy {m['clip_emotion_accuracy']:.2f}") if m else ""
@@ -125,13 +130,143 @@ def cmd_train_a2e(args: argparse.Namespace) -> int:
         raise CommandError(f"--hyperplanes {args.hyperplanes}: no such file (run `emohead fit-hyperplanes`)")
     planes = EmotionHyperplanes.load(args.hyperplanes)
     source = _alpha_source(args)
+    from . import distributed
     from .config import resolve_device
 
+    distributed.init_from_env(resolve_device(cfg))      # under torchrun: DistributedDataParallel
     model, history = train_audio2exp(ds, FeatureStore(features), planes, cfg.audio2exp, args.out, seed=cfg.seed,
                                      device=resolve_device(cfg), progress=True, **source)
+    if not distributed.is_main():
+        return 0
     final = history["final_val"]
     print(f"audio-expression model ({cfg.audio2exp.variant}, {cfg.audio2exp.loss}) -> {args.out}; "
           f"test-split RMSE {final['rmse']:.3f} over {final['frames']} frames")
+    return 0
+
+
+def _load_a2e(path: Path, device: str):
+    from .audio2exp import load_audio2exp
+
+    if not (Path(path) / "model.json").is_file():
+        raise CommandError(f"--a2e {path}: no trained audio-expression model there (model.json); run `emohead train-a2e`")
+    return load_audio2exp(path, device)
+
+
+def _analyser_for(args: argparse.Namespace, device: str):
+    """--analyser, or the one `emohead extract` wrote beside --data (analyser/analyser.safetensors), or None."""
+    from .face.analyser import load_analyser
+
+    path = args.analyser if args.analyser is not None else Path(args.data).parent / "analyser" / "analyser.safetensors"
+    if not Path(path).is_file():
+        if args.analyser is not None:
+            raise CommandError(f"--analyser {path}: no such file")
+        return None
+    return load_analyser(path, device=device)
+
+
+def cmd_train_nerf(args: argparse.Namespace) -> int:
+    from .config import resolve_device
+    from .data import ProcessedDataset
+    from .render.training import code_kind_for_variant, train_nerf
+
+    cfg = _profile_from_args(args)
+    device = resolve_device(cfg)
+    ds = ProcessedDataset(args.data)
+    a2e = _load_a2e(args.a2e, "cpu")
+    analyser = _analyser_for(args, device)
+    if analyser is None and cfg.nerf.refine_start < cfg.nerf.iterations:
+        raise CommandError(f"the L_cord / L_shape stage needs the face analyser: pass --analyser FILE (`emohead extract` "
+                           f"writes analyser/analyser.safetensors), or --set nerf.refine_start={cfg.nerf.iterations}")
+    nerf, history = train_nerf(ds, cfg.nerf, args.out, speaker=args.speaker, code=code_kind_for_variant(a2e.cfg.variant),
+                               analyser=analyser, seed=cfg.seed, device=device, progress=True, **_alpha_source(args))
+    final = history["final_val"]
+    print(f"head NeRF of {history['speaker']} ({nerf.code_kind} codes, {history['train_frames']} frames at "
+          f"{history['image_size']} px) -> {args.out}; test frames: PSNR {final['psnr']:.2f} dB "
+          f"(head {final['psnr_head']:.2f} dB), {history['seconds']:.0f} s")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .config import resolve_device
+    from .data import ProcessedDataset
+    from .features import FeatureStore, build_extractors, extract_clip
+    from .render import EmotionControl, driving_track, load_nerf, render_talking_head, save_video, view_sweep
+
+    cfg = _profile_from_args(args)
+    device = resolve_device(cfg)
+    ds = ProcessedDataset(args.data)
+    nerf = load_nerf(args.nerf, device)
+    a2e = _load_a2e(args.a2e, device)
+    speaker = nerf.meta.get("speaker", ds.speakers[0])
+    if args.to is None and (args.weight is not None or args.switch_at is not None or args.sweep):
+        raise CommandError("--weight, --switch-at and --sweep need --to EMOTION (the second emotion)")
+    jobs = []   # (name, features, audio, sample_rate, driving clip id, default emotion)
+    if args.audio is not None:
+        import soundfile as sf
+
+        if not Path(args.audio).is_file():
+            raise CommandError(f"--audio {args.audio}: no such file")
+        if args.words is None and cfg.features.transcript_backend == "dataset":
+            raise CommandError(f"--audio {args.audio} needs --words FILE.json (its transcript with word times) while "
+                               f"features.transcript_backend=dataset; or --set features.transcript_backend=funasr")
+        audio, sr = sf.read(args.audio, dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        words = None
+        if args.words is not None:
+            import json
+
+            words = json.loads(Path(args.words).read_text(encoding="utf-8"))
+        n_frames = int(len(audio) / sr * ds.fps)
+        feats = extract_clip(build_extractors(cfg.features, device=device), audio, sr, n_frames, ds.fps, words,
+                             clip_id=str(args.audio))
+        drive = args.driving_clip or ds.clips(split="test", speaker=speaker)[0].id
+        jobs.append((Path(args.audio).stem, feats, audio, sr, drive, args.emotion or "neutral"))
+    else:
+        features = args.features if args.features is not None else Path(args.data).parent / "features"
+        if not (Path(features) / "index.json").is_file():
+            raise CommandError(f"--features {features}: no feature folder (index.json); run `emohead extract`")
+        store = FeatureStore(features)
+        clips = args.clip or [c.id for c in ds.clips(split="test", speaker=speaker)][:args.max_clips]
+        for cid in clips:
+            if cid not in store:
+                raise CommandError(f"--clip {cid}: no features in {features} (clips: {store.clip_ids[:5]} ...)")
+            rec = ds.clip(cid)
+            jobs.append((cid, store.get(cid), ds.audio(rec), ds.sample_rate, args.driving_clip or cid, rec.emotion))
+    out = Path(args.out)
+    written = []
+    for name, feats, audio, sr, drive_id, default_emotion in jobs:
+        n = feats.audio.shape[0]
+        switch_at = 0.0 if args.sweep else args.switch_at
+        ramp = n / ds.fps if args.sweep else args.ramp
+        control = EmotionControl(args.emotion or default_emotion, to=args.to, weight=args.weight or 0.0,
+                                 switch_at=switch_at, ramp=ramp, tau_scale=args.tau_scale)
+        yaw = view_sweep(n, args.yaw_sweep) if args.yaw_sweep else 0.0
+        frames = render_talking_head(a2e, nerf, feats, control, driving_track(ds, drive_id, nerf.image_size),
+                                     fps=ds.fps, yaw=yaw)
+        label = (f"{control.emotion}-to-{control.to}-sweep" if args.sweep else
+                 control.label().replace("->", "-to-").replace("@", "-at-").replace("+", "-plus-"))
+        path = save_video(out / f"{name}_{label}{'_views' if args.yaw_sweep else ''}.mp4", frames, ds.fps,
+                          audio, sr)
+        written.append(path)
+    print(f"{len(written)} video(s) -> {out}: " + ", ".join(p.name for p in written))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .config import resolve_device
+    from .eval import evaluate_run
+
+    cfg = _profile_from_args(args)
+    if not (Path(args.run) / "data" / "manifest.json").is_file():
+        raise CommandError(f"--run {args.run}: expected a run folder holding data/ (and features/, analyser/, "
+                           f"audio2exp/full, nerf/full from the notebooks or `emohead reproduce`)")
+    out = args.out or Path(args.run).parent / "evaluation"
+    result = evaluate_run(cfg, args.run, out, device=resolve_device(cfg), systems=args.system or None, progress=True)
+    print(result.to_markdown())
+    print(f"\n{len(result.results)} systems on {len(result.clips)} test clips -> {out / 'evaluation.json'}, "
+          f"{out / 'tables.md'}")
     return 0
 
 
@@ -205,6 +340,53 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on alpha read from video by the analyser (analysis/ of `emohead extract`)")
     p.add_argument("--seed", type=int, default=None, help="override the global seed")
     p.set_defaults(func=cmd_train_a2e)
+
+    p = sub.add_parser("train-nerf", help="train the head NeRF of the target person (resumes an interrupted run)")
+    _common(p)
+    p.add_argument("--data", type=Path, required=True, help="processed dataset folder")
+    p.add_argument("--a2e", type=Path, required=True,
+                   help="trained audio-expression folder: its variant decides the NeRF's code (alpha^ or [z; alpha~])")
+    p.add_argument("--out", type=Path, required=True, help="output folder (nerf.safetensors/.json, checkpoint, history)")
+    p.add_argument("--speaker", default=None, help="person to train on (default: the dataset's target speaker)")
+    p.add_argument("--analyser", type=Path, default=None,
+                   help="face analyser for L_cord / L_shape (default: analyser/analyser.safetensors beside --data)")
+    p.add_argument("--analysis", type=Path, default=None,
+                   help="condition on alpha read from video by the analyser (analysis/ of `emohead extract`)")
+    p.add_argument("--seed", type=int, default=None, help="override the global seed")
+    p.set_defaults(func=cmd_train_nerf)
+
+    p = sub.add_parser("render", help="render talking-head mp4s with audio: test clips or any audio, any emotion")
+    _common(p)
+    p.add_argument("--nerf", type=Path, required=True, help="trained NeRF folder (`emohead train-nerf --out`)")
+    p.add_argument("--a2e", type=Path, required=True, help="trained audio-expression folder")
+    p.add_argument("--data", type=Path, required=True, help="processed dataset (driving poses, torso, test clips)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the mp4 files")
+    p.add_argument("--features", type=Path, default=None, help="feature folder (default: features/ beside --data)")
+    p.add_argument("--clip", action="append", default=[], help="test clip id to re-voice (repeatable; default: the "
+                   "target speaker's test clips)")
+    p.add_argument("--max-clips", type=int, default=4, help="at most this many default test clips")
+    p.add_argument("--audio", type=Path, default=None, help="any wav/flac file to speak instead of dataset clips")
+    p.add_argument("--words", type=Path, default=None,
+                   help="its transcript as JSON {'words': [{word, start, end}]} (needed by transcript_backend=dataset)")
+    p.add_argument("--driving-clip", default=None, help="clip whose head poses and torso drive the video")
+    p.add_argument("--emotion", default=None, help="emotion tag (default: the clip's own; neutral for --audio)")
+    p.add_argument("--to", default=None, help="second emotion, for a blend, a switch or a sweep")
+    p.add_argument("--weight", type=float, default=None, help="blend weight of --to in [0, 1]")
+    p.add_argument("--switch-at", type=float, default=None, help="switch to --to at this time (seconds)")
+    p.add_argument("--ramp", type=float, default=0.5, help="seconds the switch takes (default 0.5)")
+    p.add_argument("--sweep", action="store_true", help="interpolate from --emotion to --to over the whole clip")
+    p.add_argument("--tau-scale", type=float, default=1.0, help="scale the predicted intensity tau (default 1)")
+    p.add_argument("--yaw-sweep", type=float, default=0.0, metavar="DEG",
+                   help="novel views: turn the head +-DEG degrees over the clip (Fig. 4)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("evaluate", help="the paper's metrics for every system on the same test clips (Tables I, IV)")
+    _common(p)
+    p.add_argument("--run", type=Path, required=True,
+                   help="run folder (data/, features/, analyser/, audio2exp/, nerf/); missing variants are trained")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: evaluation/ beside --run)")
+    p.add_argument("--system", action="append", default=[], help="evaluate only this system (repeatable)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("config", help="print a profile's resolved configuration as YAML")
     _common(p)

@@ -11,6 +11,10 @@ Output folder::
 
 Every part is cached: features by clip content and backend settings, the analyser by its config,
 the per-clip analysis by the analyser checkpoint's hash, so a re-run only does what changed.
+
+Under ``torchrun --nproc_per_node N -m emohead extract ...`` the features and the per-clip analysis are
+sharded over the N processes (:mod:`emohead.distributed`); the analyser is trained by rank 0 while the
+others wait, and the summary is written by rank 0.
 """
 from __future__ import annotations
 
@@ -83,11 +87,13 @@ def analyse_dataset(ds: ProcessedDataset, model, analyser_path: Path, out_dir: P
     """Run the analyser over every clip's frames; cached per clip by the analyser's hash."""
     from tqdm.auto import tqdm
 
+    from . import distributed as dist
     from .face.analyser import analyse_frames
 
     out_dir.mkdir(parents=True, exist_ok=True)
     key = _file_hash(analyser_path)
-    for clip in tqdm(ds.records, desc="analyse frames", unit="clip", disable=not progress):
+    for clip in tqdm(dist.shard(ds.records), desc="analyse frames", unit="clip",
+                     disable=not progress or not dist.is_main()):
         path = out_dir / f"{clip.id}.npz"
         if path.exists():
             with np.load(path) as npz:
@@ -95,6 +101,7 @@ def analyse_dataset(ds: ProcessedDataset, model, analyser_path: Path, out_dir: P
                     continue
         out = analyse_frames(model, ds.frames(clip), device=device)
         save_npz_atomic(path, analyser=np.asarray(key), **{k: getattr(out, k) for k in ANALYSIS_FIELDS})
+    dist.barrier()                              # every rank's share is on disk
     return out_dir
 
 
@@ -136,22 +143,31 @@ def run_extraction(profile: Profile, data_dir: str | Path, out_dir: str | Path, 
                    analyser_path: str | Path | None = None, device: str | None = None,
                    progress: bool = True) -> ExtractionResult:
     """Features + analyser + per-clip analysis for the dataset at ``data_dir`` (see module docstring)."""
+    from . import distributed as dist
     from .features import extract_dataset
 
-    device = device or resolve_device(profile)
+    device = str(dist.local_device(device or resolve_device(profile)))
     ds = ProcessedDataset(data_dir)
     out_dir = Path(out_dir)
     features_dir = out_dir / "features"
     extract_dataset(ds, profile.features, features_dir, device=device, progress=progress)
     target = ds.extra.get("target_speaker")
     sizes = [c.image_size for c in ds.records if target is None or c.speaker == target]
-    model, path = ensure_analyser(profile, out_dir / "analyser", image_size=max(sizes), device=device,
-                                  progress=progress, analyser_path=analyser_path)
+    main = dist.is_main()
+    if main:                                     # rank 0 trains (or loads) the analyser; the others wait
+        model, path = ensure_analyser(profile, out_dir / "analyser", image_size=max(sizes), device=device,
+                                      progress=progress, analyser_path=analyser_path)
+    dist.barrier()
+    if not main:
+        model, path = ensure_analyser(profile, out_dir / "analyser", image_size=max(sizes), device=device,
+                                      progress=False, analyser_path=analyser_path)
     analysis_dir = analyse_dataset(ds, model, path, out_dir / "analysis", device=device, progress=progress)
     analyser_metrics = json.loads((out_dir / "analyser" / "metrics.json").read_text())
     dataset_metrics = compare_with_ground_truth(ds, analysis_dir) if ds.source == "synthetic" else {}
-    write_json_atomic(analysis_dir / "summary.json", {"held_out_renders": analyser_metrics,
-                                                      "dataset_test_split": dataset_metrics})
+    if main:
+        write_json_atomic(analysis_dir / "summary.json", {"held_out_renders": analyser_metrics,
+                                                          "dataset_test_split": dataset_metrics})
+    dist.barrier()
     return ExtractionResult(features_dir, path, analysis_dir, analyser_metrics, dataset_metrics)
 
 

@@ -12,11 +12,11 @@ from .inference import Prediction, crossfade_weights, emotion_normals, expressio
 from .losses import l_reg, l_reg_const, rmse
 from .model import A2EOutput, Audio2Expression, ConcatSelfAttention, FusedAttn, feed_forward, neighbour_fusion
 from .pairing import warp_track
-from .training import (A2ETrainingError, build_model, check_store, evaluate, load_audio2exp, save_audio2exp,
-                       train_audio2exp)
+from .training import (A2ETrainingError, TrainStep, build_model, check_store, evaluate, load_audio2exp,
+                       save_audio2exp, train_audio2exp)
 
 __all__ = ["emotion_mean_rmse", "mean_expression_rmse", "A2EDataError", "FeatureInfo", "Track", "WindowBatch", "WindowSampler", "load_tracks", "silence_features",
            "Prediction", "crossfade_weights", "emotion_normals", "expression_code", "predict", "window_starts",
            "l_reg", "l_reg_const", "rmse", "A2EOutput", "Audio2Expression", "ConcatSelfAttention", "FusedAttn",
-           "feed_forward", "neighbour_fusion", "warp_track", "A2ETrainingError", "build_model", "check_store",
+           "feed_forward", "neighbour_fusion", "warp_track", "A2ETrainingError", "TrainStep", "build_model", "check_store",
            "evaluate", "load_audio2exp", "save_audio2exp", "train_audio2exp"]

@@ -10,6 +10,13 @@ Output folder::
 The fingerprint hashes the config, seed, hyperplanes and the data (dataset manifest, feature keys);
 files of a run with another fingerprint are moved into ``OUT/stale-<hash>/`` rather than overwritten.
 Batches depend only on (seed, iteration), so a resumed run equals an uninterrupted one.
+
+Data-parallel under ``torchrun --nproc_per_node N -m emohead train-a2e ...`` (:mod:`emohead.distributed`):
+every process builds the same model and cuts its rows of the same global batch of ``batch_size``
+windows (:func:`emohead.distributed.rows`); the loss is each shard's part of the global-batch loss
+(:func:`~emohead.audio2exp.losses.l_reg_const_part`) times N, and DistributedDataParallel averages the
+gradients, so each step is the one-process step up to floating-point rounding. Validation, the final
+evaluation, checkpoints, history.json and the model files are done by rank 0 alone; the others wait.
 """
 from __future__ import annotations
 
@@ -17,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,12 +32,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from .. import distributed as dist
 from ..config import Audio2ExpConfig, to_dict
-from ..files import atomic_path, save_safetensors_atomic, write_json_atomic
+from ..files import atomic_path, move_aside, save_safetensors_atomic, write_json_atomic
 from .data import (STREAMS, FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
                    load_tracks, silence_features)
 from .inference import predict
-from .losses import l_reg, l_reg_const, rmse
+from .losses import l_reg, l_reg_const, l_reg_const_part, l_reg_part, rmse
 from .model import Audio2Expression
 
 log = logging.getLogger(__name__)
@@ -136,21 +143,82 @@ def _batch_to_torch(b: WindowBatch, device: torch.device) -> dict[str, torch.Ten
     return out
 
 
-def batch_loss(model: Audio2Expression, batch: dict[str, torch.Tensor], cfg: Audio2ExpConfig) -> torch.Tensor:
-    """The training loss of one batch (L_reg or L_reg_const, eq. 13) on alpha^ with the clip's tag."""
-    out = model(batch["audio"], batch["emotion"], batch["text"])
+def batch_loss(model: Audio2Expression, batch: dict[str, torch.Tensor], cfg: Audio2ExpConfig, *,
+               forward: Callable[..., Any] | None = None, global_counts: tuple[int, int] | None = None) -> torch.Tensor:
+    """The training loss of one batch (L_reg or L_reg_const, eq. 13) on alpha^ with the clip's tag.
+
+    ``forward`` runs the model (a DistributedDataParallel wrapper of ``model``; default ``model``).
+    ``global_counts`` = (windows, windows with a partner) of the global batch when ``batch`` holds only
+    some of its rows: the result is then this shard's part of the global-batch loss (the parts sum to it).
+    """
+    out = (forward or model)(batch["audio"], batch["emotion"], batch["text"])
     pred = out.refined(model.tag_normals(batch["tag"])) if model.refines else out.alpha_tilde
+    if global_counts is not None:
+        n_windows, n_partnered = global_counts
+        if cfg.loss == "reg":
+            return l_reg_part(batch["alpha"], pred, n_windows)
+        return l_reg_const_part(batch["alpha"], pred, batch["partner"], batch["has_partner"], cfg.rho,
+                                n_windows, n_partnered)
     if cfg.loss == "reg":
         return l_reg(batch["alpha"], pred)
     return l_reg_const(batch["alpha"], pred, batch["partner"], batch["has_partner"], cfg.rho)
 
 
+class TrainStep:
+    """One optimisation step on the global batch of (seed, iteration), on one process or as one DDP rank.
+
+    Shared by :func:`train_audio2exp` and ``benchmarks/ddp_scaling.py``. With one process it is the
+    plain step; in a process group the model is wrapped in DistributedDataParallel, this rank cuts its
+    rows of the global batch and back-propagates N times its part of the global loss (DDP averages).
+    Returns the detached global-batch loss of this rank's part (sum over ranks = the batch loss).
+    """
+
+    def __init__(self, model: Audio2Expression, optimiser: torch.optim.Optimizer, sampler: WindowSampler,
+                 cfg: Audio2ExpConfig, device: torch.device, seed: int):
+        self.model, self.optimiser, self.sampler, self.cfg, self.device, self.seed = (
+            model, optimiser, sampler, cfg, device, seed)
+        self.world = dist.world_size()
+        if self.world > 1 and cfg.batch_size < self.world:
+            raise A2ETrainingError(f"audio2exp.batch_size={cfg.batch_size} is smaller than the {self.world} "
+                                   f"processes; each needs at least one window of the global batch")
+        self.rows = dist.rows(cfg.batch_size) if self.world > 1 else None
+        self.forward: Callable[..., Any] = model
+        if self.world > 1:
+            import inspect
+
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            # buffers (normals, input statistics) are equal on every rank and never change: no sync per forward
+            no_sync = ({"forward_sync_buffers": False}
+                       if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                       else {"broadcast_buffers": False})
+            self.forward = DistributedDataParallel(model, device_ids=ids, **no_sync)
+
+    def global_counts(self, iteration: int) -> tuple[int, int]:
+        """(windows, windows with a partner) of the global batch of ``iteration``."""
+        clip = self.sampler.plan(self.seed, iteration, self.cfg.batch_size)[0]
+        return self.cfg.batch_size, int(sum(bool(self.sampler.tracks[c].partners) for c in clip))
+
+    def __call__(self, iteration: int) -> torch.Tensor:
+        self.model.train()
+        B = self.cfg.batch_size
+        batch = _batch_to_torch(self.sampler.batch(self.seed, iteration, B, rows=self.rows), self.device)
+        if self.world == 1:
+            loss = batch_loss(self.model, batch, self.cfg)
+            scaled = loss
+        else:
+            loss = batch_loss(self.model, batch, self.cfg, forward=self.forward,
+                              global_counts=self.global_counts(iteration))
+            scaled = loss * self.world                    # DDP averages gradients over the world
+        self.optimiser.zero_grad(set_to_none=True)
+        scaled.backward()
+        self.optimiser.step()
+        return loss.detach()
+
+
 def _move_stale(out_dir: Path, old_fp: str) -> None:
-    stale = out_dir / f"stale-{old_fp[:8]}"
-    stale.mkdir(exist_ok=True)
-    for name in (CHECKPOINT_FILE, MODEL_FILE, META_FILE, HISTORY_FILE):
-        if (out_dir / name).exists():
-            shutil.move(str(out_dir / name), str(stale / name))
+    stale = move_aside(out_dir, (CHECKPOINT_FILE, MODEL_FILE, META_FILE, HISTORY_FILE), f"stale-{old_fp[:8]}")
     log.warning("%s: an earlier run with other settings was moved to %s", out_dir, stale)
 
 
@@ -174,12 +242,15 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     ds: ProcessedDataset; store: its FeatureStore; planes: EmotionHyperplanes (w_z, eq. 9).
     Trains on the 'train' split of ``train_speakers`` (default: every speaker, "many-to-one") and
     validates RMSE on the 'test' split. ``stop_at`` ends early after checkpointing (used to test resume).
+    In a process group (``torchrun``) it trains data-parallel (module docstring); every rank returns the
+    trained model and rank 0's history.
     """
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(device)
+    device = dist.local_device(device)
+    main = dist.is_main()
     missing = [e for e in ds.emotions if e not in planes.emotions]
     if missing:
         raise A2ETrainingError(f"the hyperplanes have no normal for emotion(s) {missing} of {ds.root}")
@@ -188,9 +259,11 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
                                f"{cfg.iterations}, {cfg.batch_size}, {cfg.window}")
     fp = fingerprint(cfg, seed, planes.normals, ds, store, extra={"speakers": list(train_speakers or []),
                                                                   "alpha_source": alpha_source is not None})
-    old = _stored_fingerprint(out_dir)
-    if old is not None and old != fp:
-        _move_stale(out_dir, old)
+    if main:
+        old = _stored_fingerprint(out_dir)
+        if old is not None and old != fp:
+            _move_stale(out_dir, old)
+    dist.barrier()                                                      # every rank sees the same files
     if (out_dir / META_FILE).is_file() and (out_dir / HISTORY_FILE).is_file() and stop_at is None:
         log.info("reusing the trained audio-expression model in %s", out_dir)
         model = load_audio2exp(out_dir, device)
@@ -209,7 +282,8 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)          # Adam, lr 5e-4 (Sec. III-D)
     history: dict[str, Any] = {"iteration": [], "loss": [], "val_iteration": [], "val_rmse": [], "seconds": 0.0,
                                "fingerprint": fp, "train_clips": len(train), "val_clips": len(val),
-                               "clips_with_partner": int(sum(bool(t.partners) for t in train))}
+                               "clips_with_partner": int(sum(bool(t.partners) for t in train)),
+                               "world_size": dist.world_size()}
     start = 0
     ckpt_path = out_dir / CHECKPOINT_FILE
     if ckpt_path.is_file():
@@ -217,9 +291,14 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
         model.load_state_dict(ckpt["model"])
         optimiser.load_state_dict(ckpt["optimiser"])
         start, history = int(ckpt["iteration"]), ckpt["history"]
+        history["world_size"] = dist.world_size()
         log.info("resuming audio-expression training from %s at iteration %d", ckpt_path, start)
 
+    step = TrainStep(model, optimiser, sampler, cfg, device, seed)     # DDP-wrapped in a process group
+
     def checkpoint(iteration: int) -> None:
+        if not main:                                                    # rank 0 alone writes
+            return
         with atomic_path(ckpt_path) as tmp:
             torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": iteration,
                         "history": history, "fingerprint": fp}, tmp)
@@ -228,24 +307,19 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     log_every = max(1, cfg.iterations // 200)
     end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
     running, t0 = [], time.perf_counter()
-    bar = tqdm(range(start, end), desc="audio2exp", unit="it", disable=not progress, initial=start,
+    bar = tqdm(range(start, end), desc="audio2exp", unit="it", disable=not progress or not main, initial=start,
                total=cfg.iterations)
     it = start
     try:
         for it in bar:
-            model.train()
-            batch = _batch_to_torch(sampler.batch(seed, it, cfg.batch_size), device)
-            loss = batch_loss(model, batch, cfg)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            running.append(float(loss.detach()))
+            running.append(step(it))
             done = it + 1
             if done % log_every == 0 or done == cfg.iterations:
+                losses = dist.all_reduce_sum(torch.stack(running))     # each rank holds its part of the loss
                 history["iteration"].append(done)
-                history["loss"].append(float(np.mean(running)))
+                history["loss"].append(float(np.mean(losses.double().cpu().numpy())))
                 running = []
-            if done % val_every == 0 or done == cfg.iterations:
+            if main and (done % val_every == 0 or done == cfg.iterations):
                 r = evaluate(model, val, device=device)["rmse"]
                 history["val_iteration"].append(done)
                 history["val_rmse"].append(r)
@@ -265,9 +339,14 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     history["seconds"] += time.perf_counter() - t0
     checkpoint(end)
     if end < cfg.iterations:
+        dist.barrier()
         return model, history
-    final = evaluate(model, val, device=device)
-    history.update(final_val=final, iterations_per_second=cfg.iterations / max(history["seconds"], 1e-9))
-    write_json_atomic(out_dir / HISTORY_FILE, history)
-    save_audio2exp(model, out_dir, {"fingerprint": fp, "seed": seed, "val_rmse": final["rmse"]})
+    if main:
+        final = evaluate(model, val, device=device)
+        history.update(final_val=final, iterations_per_second=cfg.iterations / max(history["seconds"], 1e-9))
+        write_json_atomic(out_dir / HISTORY_FILE, history)
+        save_audio2exp(model, out_dir, {"fingerprint": fp, "seed": seed, "val_rmse": final["rmse"]})
+    dist.barrier()                                                      # the files exist before any rank returns
+    if not main:
+        history = json.loads((out_dir / HISTORY_FILE).read_text(encoding="utf-8"))
     return model, history

@@ -6,6 +6,11 @@ transcript) and of the feature settings (:func:`settings_for`: backend names, mo
 matches and recomputes it otherwise, so a re-run is cheap and a changed setting or audio file is
 picked up. Every file is written atomically (:mod:`emohead.files`).
 
+Under ``torchrun`` (:mod:`emohead.distributed`) ``extract_dataset`` is sharded: rank r computes every
+world-th clip from r (disjoint and deterministic), writes those npz files itself, and rank 0 alone writes
+``index.json`` after gathering every rank's entries. Each npz carries its key, so a rerun (or a rerun
+after a lost rank) recomputes only the clips whose files are missing or stale.
+
 ``<clip_id>.npz`` holds ``audio`` [T, Da], ``emotion`` [T, De], ``text`` [T, Dt] (float32), ``words`` [T]
 (str, '' = silence), ``key`` and ``meta`` (JSON). ``index.json`` holds the settings, backends, widths, the
 resolved FeatureConfig and, per clip, its key, file and T.
@@ -185,16 +190,26 @@ def extract_dataset(ds: Any, cfg: FeatureConfig, out_dir: str | Path, *, device:
     """Extract (or reuse cached) features of every clip of a ProcessedDataset (or of ``clips``) into ``out_dir``.
 
     Models are built only if some clip needs computing (``extractors`` passes pre-built ones).
-    ``store.last_run`` counts the clips computed and reused.
+    ``store.last_run`` counts the clips computed and reused (over all ranks).
+
+    In a process group (``torchrun``) each rank extracts its :func:`~emohead.distributed.shard` of the
+    clips on its own device (``cuda`` -> ``cuda:LOCAL_RANK``); rank 0 writes the merged index and every
+    rank returns the complete store.
     """
     from tqdm.auto import tqdm
 
+    from .. import distributed as dist
+
     records = list(ds.records if clips is None else [ds.clip(c) if isinstance(c, str) else c for c in clips])
+    world = dist.world_size()
+    if world > 1:
+        device = str(dist.local_device(device))
+        records = dist.shard(records)                   # rank r: clips r, r + world, ... (disjoint)
     store = FeatureStore(out_dir)
     settings = settings_for(cfg)
     store.set_settings(cfg, settings, extractors.dims if extractors is not None else _dims_without_models(cfg))
     computed = cached = 0
-    for rec in tqdm(records, desc="features", unit="clip", disable=not progress):
+    for rec in tqdm(records, desc="features", unit="clip", disable=not progress or not dist.is_main()):
         audio = ds.audio(rec)
         words = ds.words(rec)
         key = clip_key(settings, audio, ds.sample_rate, rec.n_frames, rec.fps, words)
@@ -209,7 +224,30 @@ def extract_dataset(ds: Any, cfg: FeatureConfig, out_dir: str | Path, *, device:
         feats = extract_clip(extractors, audio, ds.sample_rate, rec.n_frames, rec.fps, words, clip_id=rec.id)
         store.put(rec.id, feats, key)
         computed += 1
+    if world > 1:
+        return _merge_shards(store, [rec.id for rec in records], computed, cached)
     store.last_run = {"computed": computed, "cached": cached}
     store.flush()
     log.info("features: %d clips computed, %d reused from %s", computed, cached, store.root)
+    return store
+
+
+def _merge_shards(store: FeatureStore, mine: list[str], computed: int, cached: int) -> FeatureStore:
+    """Gather every rank's index entries; rank 0 writes index.json; all ranks return the merged store."""
+    from .. import distributed as dist
+
+    part = {"clips": {c: store._index["clips"][c] for c in mine}, "dims": store.dims,
+            "computed": computed, "cached": cached}
+    parts = dist.all_gather_object(part)
+    for p in parts:
+        store._index["clips"].update(p["clips"])
+    # a rank that computed something knows the models' widths; one that only reused clips knows the config's
+    dims = next((p["dims"] for p in parts if p["computed"]), store.dims)
+    store._index["dims"] = dims
+    store.last_run = {"computed": sum(p["computed"] for p in parts), "cached": sum(p["cached"] for p in parts)}
+    if dist.is_main():
+        store.flush()
+        log.info("features: %d clips computed, %d reused from %s, over %d ranks", store.last_run["computed"],
+                 store.last_run["cached"], store.root, len(parts))
+    dist.barrier()                                       # index.json is complete before any rank reads it
     return store

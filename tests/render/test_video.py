@@ -101,6 +101,22 @@ def test_cli_train_nerf_and_render(render_world, tmp_path, capsys):
                  "--sweep", "--yaw-sweep", "20", *common]) == 0
     videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1 and "fear" in videos[0].name and probe_video(videos[0])["has_audio"]
+    # any audio file with any tag, driven by a test clip's poses
+    import json
+
+    import soundfile as sf
+
+    rec = render_world["ds"].clip(clip)
+    sf.write(tmp_path / "speech.wav", render_world["ds"].audio(rec), render_world["ds"].sample_rate)
+    (tmp_path / "speech.json").write_text(json.dumps(render_world["ds"].words(rec)))
+    assert main(["render", "--data", data, "--a2e", str(root / "a2e"), "--nerf", str(tmp_path / "nerf"),
+                 "--out", str(tmp_path / "any"), "--audio", str(tmp_path / "speech.wav"), "--words",
+                 str(tmp_path / "speech.json"), "--emotion", "contempt", *common]) == 0
+    info = probe_video(tmp_path / "any" / "speech_contempt.mp4")
+    assert info["has_audio"] and abs(info["n_frames"] - rec.n_frames) <= 1
+    assert main(["render", "--data", data, "--a2e", str(root / "a2e"), "--nerf", str(tmp_path / "nerf"),
+                 "--out", str(tmp_path / "any"), "--audio", str(tmp_path / "speech.wav"), *common]) == 2
+    assert "--words" in capsys.readouterr().err                     # the dataset transcript backend needs them
     # bad inputs: exit status 2 and a message naming the argument
     assert main(["render", "--data", data, "--a2e", str(tmp_path / "none"), "--nerf", str(tmp_path / "nerf"),
                  "--out", str(tmp_path / "v2"), *common]) == 2
