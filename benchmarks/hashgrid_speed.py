@@ -8,7 +8,9 @@ importable. Each row reports the median of --repeats timed iterations after --wa
 (CUDA events on a GPU), the forward-only time, G points/s for forward+backward (table gradient), and
 for Triton the max abs difference from the reference (outputs and table gradients, same table and points).
 A backend that cannot run is listed with the reason. Target (issue): >= 1.0 G points/s forward+backward
-for the fast backend on an NVIDIA H200.
+for the fast backend on an NVIDIA H200, judged on uniform random points. One extra Triton row, on a GPU
+only, feeds ray-coherent points (2^12 rays of 256 samples, each ray's samples in order, as a NeRF
+renderer produces them): neighbouring points share cells, so caches and atomics see more locality.
 """
 from __future__ import annotations
 
@@ -103,6 +105,14 @@ def _why(err: BaseException) -> str:
     return f"{type(err).__name__}: {first[:200]}"
 
 
+def ray_points(n_points: int, gen: torch.Generator, samples: int = 256) -> torch.Tensor:
+    """[n_points, 3] points along random segments through the unit cube, `samples` per segment, in ray order."""
+    n_rays = -(-n_points // samples)
+    start, end = torch.rand(n_rays, 1, 3, generator=gen), torch.rand(n_rays, 1, 3, generator=gen)
+    s = torch.linspace(0.0, 1.0, samples)[None, :, None]                    # [1, S, 1]
+    return (start + s * (end - start)).reshape(-1, 3)[:n_points].contiguous()
+
+
 def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log2_table_size: int,
         warmup: int, repeats: int, seed: int = 0) -> list[dict]:
     cfg = dict(n_levels=n_levels, n_features=n_features, log2_table_size=log2_table_size,
@@ -147,6 +157,19 @@ def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log
         except Exception as err:  # noqa: BLE001
             log.error("triton failed:\n%s", traceback.format_exc())
             rows.append(_row("triton", n_points, None, note=f"failed: {_why(err)}"))
+        if device.type == "cuda":
+            log.info("triton, ray-coherent points")
+            try:
+                x_rays = ray_points(n_points, gen).to(device)
+                y = ref_enc(x_rays)
+                ref_rays = {"y": y.detach(), "grad": torch.autograd.grad(y, table, grad_out)[0]}
+                rows.append(_row("triton, ray-coherent points", n_points,
+                                 _measure(tri_enc, table, x_rays, grad_out, warmup, repeats), ref=ref_rays,
+                                 note=f"not the target row: points sorted along {-(-n_points // 256)} random rays, "
+                                      "256 samples each"))
+            except Exception as err:  # noqa: BLE001
+                log.error("triton (rays) failed:\n%s", traceback.format_exc())
+                rows.append(_row("triton, ray-coherent points", n_points, None, note=f"failed: {_why(err)}"))
 
     log.info("tiny-cuda-nn")
     with warnings.catch_warnings(record=True) as caught:

@@ -240,6 +240,22 @@ def test_triton_matches_reference(device, monkeypatch, request):
     assert grad_triton.abs().sum() > 0
 
 
+def test_triton_fold_sums_gradient_replicas(triton_device, monkeypatch):
+    # level 0 (N = 2, dense, 27 rows) scattered into K = 5 replicas: the fold sums them into rows 0..26 and
+    # zeroes the replica rows; level 1 (K = 1) is left alone. Several programs per level on the CPU interpreter.
+    from emohead.render import hashgrid_triton
+
+    monkeypatch.setattr(hashgrid_triton, "INTERPRET_BLOCK", 16)
+    k, rows = 5, 27
+    grad = torch.randn(2, 256, 2, generator=torch.Generator().manual_seed(6))
+    expected = grad.clone()
+    expected[0, :rows] = grad[0, :k * rows].reshape(k, rows, 2).sum(0)
+    expected[0, rows:k * rows] = 0
+    folded = grad.to(triton_device)
+    hashgrid_triton._fold_replicas(folded, (k, 1), (2, 100))
+    torch.testing.assert_close(folded.cpu(), expected, rtol=1e-6, atol=1e-6)
+
+
 def test_triton_vertex_lookup(triton_device):
     enc = _small(backend="triton").to(triton_device)
     assert enc.backend == "triton"
