@@ -101,21 +101,23 @@ def main() -> None:
     test = load_nerf_frames(ds, speaker, "test", image_size=size, max_frames=args.frames)
     codes, R, t = test.codes.numpy(), test.R.numpy(), test.t.numpy()
     real, parsing = test.images.numpy(), test.parsing.numpy()
-    batch = max(1, (1 << 20) // (size * size))
-    model.render_heads(codes[:batch], R[:batch], t[:batch])               # warm-up (kernels, allocator)
-    sync(args.device)
-    t0 = time.perf_counter()
-    for s in range(0, len(codes), batch):
-        model.render_heads(codes[s:s + batch], R[s:s + batch], t[s:s + batch])
-    sync(args.device)
-    head_fps = len(codes) / (time.perf_counter() - t0)
+    head_rows = []
+    for batch in sorted({max(1, (1 << 20) // (size * size)), 2 * max(1, (1 << 20) // (size * size))}):
+        model.render_heads(codes[:batch], R[:batch], t[:batch])          # warm-up (kernels, allocator)
+        sync(args.device)
+        t0 = time.perf_counter()
+        for s in range(0, len(codes), batch):
+            model.render_heads(codes[s:s + batch], R[s:s + batch], t[s:s + batch])
+        sync(args.device)
+        head_fps = len(codes) / (time.perf_counter() - t0)
+        head_rows.append({"what": "rendering the head (ray marching)",
+                          "setting": f"{size} x {size}, {len(codes)} frames, {batch} per pass",
+                          "result": f"{head_fps:.1f} frames/s", "target": f">= {FPS_TARGET:g} frames/s",
+                          "met": "yes" if head_fps >= FPS_TARGET else "no"})
     t0 = time.perf_counter()
     model.render_frames(codes, R, t, real, parsing)
     full_fps = len(codes) / (time.perf_counter() - t0)
-    rows += [
-        {"what": "rendering the head (ray marching)", "setting": f"{size} x {size}, {len(codes)} frames, {batch} per pass",
-         "result": f"{head_fps:.1f} frames/s", "target": f">= {FPS_TARGET:g} frames/s",
-         "met": "yes" if head_fps >= FPS_TARGET else "no"},
+    rows += head_rows + [
         {"what": "rendering end to end (+ compositing on the CPU, uint8 out)", "setting": f"{size} x {size}",
          "result": f"{full_fps:.1f} frames/s", "target": "", "met": ""},
     ]
