@@ -306,7 +306,7 @@ def _build_profiles() -> dict[str, Profile]:
             nerf=dict(iterations=60, refine_start=30, image_size=64, hash_levels=8,
                       hash_log2_size=12, max_resolution=256, hidden=32, rays_per_batch=512,
                       samples_per_ray=24, checkpoint_every=30, grid_resolution=16, grid_every=8,
-                      max_frames=200),
+                      max_frames=200, patch_size=32),
             eval=dict(max_test_clips=2, max_frames_per_clip=24, syncnet_steps=60),
         ),
         # The demo: a meaningful result on a 2-core CPU in under 30 minutes end to end.
