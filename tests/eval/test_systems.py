@@ -65,6 +65,10 @@ def test_sweeps_and_bad_requests(render_world, evaluated, tmp_path):
     swept = apply_overrides(profile, {"eval.sweep_d": [16], "eval.sweep_n": [2]})
     assert list(system_specs(swept))[-2:] == ["d=16", "n=2"]
     assert system_specs(swept)["n=2"].overrides == {"audio2exp.n_neighbors": 2}
+    only = evaluate_run(swept, run, tmp_path / "swept", systems=["d=16"], analyser=render_world["analyser"],
+                        progress=False)
+    assert list(only.results) == ["d=16"] and (run / "audio2exp" / "d16" / "model.json").is_file()
+    assert [r.paper_row for r in only.table("IV").rows] == [None]        # the paper ran d = 256 .. 1024, not 16
     with pytest.raises(EvalError, match="unknown system"):
         evaluate_run(profile, run, tmp_path, systems=["EmoHead (turbo)"], analyser=render_world["analyser"],
                      progress=False)
