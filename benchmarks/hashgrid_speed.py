@@ -113,6 +113,84 @@ def ray_points(n_points: int, gen: torch.Generator, samples: int = 256) -> torch
     return (start + s * (end - start)).reshape(-1, 3)[:n_points].contiguous()
 
 
+def _ceiling_kernel_source():
+    """The memory-ceiling kernel, defined lazily (Triton is imported only where it runs)."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def ceiling_kernel(table_ptr, out_ptr, rows_ptr, n_items, per_level, T: tl.constexpr, F: tl.constexpr,
+                       BLOCK: tl.constexpr, ATOMIC: tl.constexpr):
+        # one item = one x-pair of corners of one point at one level, items level-major like the encoder's grid
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n_items
+        h = offs.to(tl.uint32) * 747796405 + 2891336453            # PCG-style hash: random rows, no index loads
+        h = ((h >> ((h >> 28) + 4)) ^ h) * 277803737
+        h = (h >> 22) ^ h
+        h2 = h * 2654435761
+        level = offs // per_level
+        n_rows = tl.load(rows_ptr + level, mask=mask, other=T).to(tl.uint32)   # rows this level's accesses touch
+        row0 = (h % n_rows).to(tl.int32)
+        row1 = ((h2 >> 7) % n_rows).to(tl.int32)
+        paired = (h2 & 1) == 0                                       # half the pairs share one aligned 2F slot
+        table = table_ptr + level.to(tl.int64)[:, None] * (T * F)
+        fcols = tl.arange(0, F)[None, :]
+        pcols = tl.arange(0, 2 * F)[None, :]
+        slot = table + ((row0 & -2) * F)[:, None] + pcols
+        p0 = table + (row0 * F)[:, None] + fcols
+        p1 = table + (row1 * F)[:, None] + fcols
+        m_slot = (mask & paired)[:, None]
+        m_single = (mask & ~paired)[:, None]
+        if ATOMIC:
+            tl.atomic_add(slot, tl.full((BLOCK, 2 * F), 1.0, tl.float32), mask=m_slot, sem="relaxed")
+            tl.atomic_add(p0, tl.full((BLOCK, F), 1.0, tl.float32), mask=m_single, sem="relaxed")
+            tl.atomic_add(p1, tl.full((BLOCK, F), 1.0, tl.float32), mask=m_single, sem="relaxed")
+        else:
+            acc = tl.sum(tl.load(slot, mask=m_slot, other=0.0), axis=1)
+            acc += tl.sum(tl.load(p0, mask=m_single, other=0.0) + tl.load(p1, mask=m_single, other=0.0), axis=1)
+            tl.store(out_ptr + tl.program_id(0), tl.sum(acc, axis=0))
+
+    return ceiling_kernel
+
+
+def memory_ceiling(device: torch.device, n_points: int, n_levels: int, n_features: int, log2_table_size: int,
+                   repeats: int) -> dict:
+    """Time the encoder's memory operations alone on uniform points: per point and level, 4 x-pairs of corners at
+    random rows of that level's table, half of them one 2F-wide access (as in the Triton kernel), the rest two
+    F-wide ones; gathers for the forward, relaxed atomic adds for the backward; no hashing, weights or outputs.
+    Each level touches as many rows as the Triton kernel's does there: (N_l + 1)^3 on a dense level (its gradient
+    spread over the kernel's K_l replicas), T on a hashed one. Returns {"fwd": ms, "bwd": ms, "both": ms}."""
+    import triton
+
+    from emohead.render.hashgrid import dense_levels, level_resolutions
+    from emohead.render.hashgrid_triton import _level_meta
+
+    kernel = _ceiling_kernel_source()
+    table_size = 2 ** log2_table_size
+    resolutions = level_resolutions(n_levels, 16, 2048)
+    dense = dense_levels(resolutions, table_size)
+    _, replicas = _level_meta(tuple(resolutions), tuple(dense), table_size, torch.device("cpu"))
+    vertices = [min(table_size, (r + 1) ** 3) if d else table_size for r, d in zip(resolutions, dense)]
+    rows = {"fwd": torch.tensor(vertices, dtype=torch.int32, device=device),
+            "bwd": torch.tensor([min(table_size, v * k) for v, k in zip(vertices, replicas)], dtype=torch.int32,
+                                device=device)}
+    table = torch.zeros(n_levels, table_size, n_features, device=device)
+    per_level = n_points * 4
+    n_items, block = per_level * n_levels, 512
+    out = torch.empty(triton.cdiv(n_items, block), device=device)
+    timed = _timer(device)
+    result = {}
+    for key, atomic in (("fwd", False), ("bwd", True)):
+        def launch():
+            kernel[(triton.cdiv(n_items, block),)](table, out, rows[key], n_items, per_level, T=table_size, F=n_features,
+                                                   BLOCK=block, ATOMIC=atomic, num_warps=4)
+        for _ in range(3):
+            launch()
+        result[key] = statistics.median(timed(launch) for _ in range(repeats))
+    result["both"] = result["fwd"] + result["bwd"]
+    return result
+
+
 def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log2_table_size: int,
         warmup: int, repeats: int, seed: int = 0) -> list[dict]:
     cfg = dict(n_levels=n_levels, n_features=n_features, log2_table_size=log2_table_size,
@@ -171,6 +249,22 @@ def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log
                 log.error("triton (rays) failed:\n%s", traceback.format_exc())
                 rows.append(_row("triton, ray-coherent points", n_points, None, note=f"failed: {_why(err)}"))
 
+    if device.type == "cuda" and n_features & (n_features - 1) == 0:
+        log.info("memory ceiling")
+        try:
+            c = memory_ceiling(device, n_points, n_levels, n_features, log2_table_size, repeats)
+            gps = n_points / (c["both"] * 1e-3) / 1e9
+            row = {col: "" for col in COLUMNS}
+            row.update({"backend": "memory ceiling (no arithmetic)", "points": n_points,
+                        "forward (ms)": f"{c['fwd']:.3f}", "fwd+bwd (ms)": f"{c['both']:.3f}",
+                        "G points/s fwd+bwd": f"{gps:.3g}",
+                        "note": f"the Triton kernel's gathers ({c['fwd']:.3f} ms) and atomic adds ({c['bwd']:.3f} ms) "
+                                "alone, at random rows with each level's footprint (uniform points): about the most this "
+                                "gather/scatter design can reach"})
+            rows.append(row)
+        except Exception as err:  # noqa: BLE001
+            log.error("memory ceiling failed:\n%s", traceback.format_exc())
+
     log.info("tiny-cuda-nn")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -190,6 +284,19 @@ def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log
             log.error("tcnn failed:\n%s", traceback.format_exc())
             rows.append(_row("tiny-cuda-nn", n_points, None, note=f"failed: {_why(err)}"))
     return rows
+
+
+def ceiling_notes(rows: list[dict]) -> list[str]:
+    """A note relating the Triton row to the memory-ceiling row, when both were measured."""
+    by_name = {r["backend"]: r for r in rows}
+    tri, ceil = by_name.get("triton", {}), by_name.get("memory ceiling (no arithmetic)", {})
+    if not tri.get("G points/s fwd+bwd") or not ceil.get("G points/s fwd+bwd"):
+        return []
+    share = float(tri["G points/s fwd+bwd"]) / float(ceil["G points/s fwd+bwd"])
+    return [f"Memory ceiling: a kernel that issues only the Triton kernel's loads (forward) and relaxed atomic adds "
+            f"(backward), at random rows of each level's footprint, with no hashing, weights or outputs, reaches "
+            f"{ceil['G points/s fwd+bwd']} G points/s; the Triton encoder reaches {share:.0%} of it. A target above "
+            f"the ceiling cannot be met by any gather/scatter kernel of this design on this GPU."]
 
 
 def main() -> None:
@@ -220,6 +327,7 @@ def main() -> None:
     notes = [f"Hash grid: {args.levels} levels x {args.features} features, T = 2^{args.log2_table_size}, "
              f"resolutions 16..2048, float32, uniform random points in [0,1]^3; median of {args.repeats} runs "
              f"after {args.warmup} warm-up runs. fwd+bwd = encoding plus the table gradient (no input gradient)."]
+    notes += ceiling_notes(rows)
     path = save_result(name, {"title": f"Hash-grid encoder ({name})", "machine": machine(),
                               "command": "python benchmarks/hashgrid_speed.py " + " ".join(sys.argv[1:]),
                               "columns": COLUMNS, "rows": rows, "notes": notes}, **kwargs)

@@ -27,6 +27,30 @@ class FieldInputError(ValueError):
     """Bad input to the field (names the expected shape)."""
 
 
+def linear_of_parts(layer: nn.Linear, parts: list[torch.Tensor]) -> torch.Tensor:
+    """``layer(torch.cat(parts, -1))`` without building the concatenation: one (add)mm per part [N, k_i] -> [N, out].
+
+    The columns of ``layer.weight`` are split like the parts; on a GPU this is much cheaper than copying millions of
+    rows into one [N, sum k_i] buffer first, and the weights (and checkpoints) stay those of a plain nn.Linear.
+    """
+    out, start = None, 0
+    for part in parts:
+        w = layer.weight[:, start:start + part.shape[-1]]                     # [out, k_i]
+        start += part.shape[-1]
+        out = nn.functional.linear(part, w, layer.bias) if out is None else torch.addmm(out, part, w.t())
+    if start != layer.in_features:
+        raise FieldInputError(f"the parts have {start} columns in all; the layer takes {layer.in_features}")
+    return out
+
+
+def _mlp_of_parts(mlp: nn.Sequential, parts: list[torch.Tensor]) -> torch.Tensor:
+    """``mlp(torch.cat(parts, -1))`` for a Sequential that starts with a Linear (see :func:`linear_of_parts`)."""
+    h = linear_of_parts(mlp[0], parts)
+    for layer in mlp[1:]:
+        h = layer(h)
+    return h
+
+
 def direction_encoding(d: torch.Tensor) -> torch.Tensor:
     """Real spherical harmonics up to degree 2 of unit directions d [N, 3] -> [N, 9] (view dependence)."""
     x, y, z = d.unbind(-1)
@@ -78,17 +102,21 @@ class ExpressionField(nn.Module):
         """
         code = self._check(x, code, values=check)
         u, inside = self.normalise(x)
-        h = self.density_mlp(torch.cat([self.encoder(u, check=check), code], dim=-1))
+        h = _mlp_of_parts(self.density_mlp, [self.encoder(u, check=check), code])
         sigma = torch.exp(h[:, 0].clamp(max=15.0)) * inside           # truncated exp activation (instant-ngp)
         return sigma, h[:, 1:]
 
     def color(self, x: torch.Tensor, d: torch.Tensor, code: torch.Tensor,
-              features: torch.Tensor | None = None, *, check: bool = True) -> torch.Tensor:
-        """rgb [N, 3] at points x [N, 3] seen along unit directions d [N, 3]."""
+              features: torch.Tensor | None = None, *, check: bool = True, encoded_d: bool = False) -> torch.Tensor:
+        """rgb [N, 3] at points x [N, 3] seen along unit directions d [N, 3].
+
+        ``encoded_d``: d is already ``direction_encoding(d)`` [N, 9] (a renderer encodes each ray once, not each sample).
+        """
         code = self._check(x, code, values=check)
         if features is None:
             features = self.density(x, code, check=check)[1]
-        return torch.sigmoid(self.color_mlp(torch.cat([features, direction_encoding(d), code], dim=-1)))
+        sh = d if encoded_d else direction_encoding(d)
+        return torch.sigmoid(_mlp_of_parts(self.color_mlp, [features, sh, code]))
 
 
 def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, background: torch.Tensor, *,

@@ -29,7 +29,7 @@ from .compositing import composite_frame
 from .field import ExpressionField, FieldInputError
 from .march import march_rays
 from .occupancy import OccupancyGrid
-from .rays import check_pose, pose_rays
+from .rays import check_poses, pose_rays
 
 NERF_WEIGHTS = "nerf.safetensors"
 NERF_META = "nerf.json"
@@ -113,8 +113,7 @@ class HeadNerf:
         b = c.shape[0]
         R = _float_tensor(R, self.device).reshape(b, 3, 3)
         t = _float_tensor(t, self.device).reshape(b, 3)
-        for i in range(b):
-            check_pose(R[i], t[i], where=f"render pose {i}")
+        check_poses(R, t, where="render pose")
         yaws = np.broadcast_to(np.asarray(yaw, np.float32), (b,))
         if yaws.any():
             R = R @ torch.stack([yaw_rotation(float(y)) for y in yaws]).to(self.device)

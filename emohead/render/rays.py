@@ -41,6 +41,19 @@ def check_pose(R: torch.Tensor, t: torch.Tensor, where: str = "pose") -> None:
         raise PoseError(f"{where}: R is not a rotation (R R^T differs from I by {float((eye - torch.eye(3, dtype=eye.dtype, device=eye.device)).abs().max()):.3g})")
 
 
+def check_poses(R: torch.Tensor, t: torch.Tensor, where: str = "pose") -> None:
+    """``check_pose`` for B poses at once (R [B, 3, 3], t [B, 3]) with one wait for the GPU; names the first bad one."""
+    if R.dim() != 3 or tuple(R.shape[1:]) != (3, 3) or tuple(t.shape) != (R.shape[0], 3):
+        raise PoseError(f"{where}: R must be [B, 3, 3] and t [B, 3], got {tuple(R.shape)} and {tuple(t.shape)}")
+    eye = torch.eye(3, dtype=torch.float64, device=R.device)
+    finite = torch.isfinite(R).flatten(1).all(1) & torch.isfinite(t).all(1)                  # [B]
+    off = (R.double() @ R.double().transpose(1, 2) - eye).abs().flatten(1).amax(1)          # [B]
+    bad = ~finite | ~(off <= 1e-3)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        check_pose(R[i], t[i], where=f"{where} {i}")
+
+
 def ray_box(origins: torch.Tensor, directions: torch.Tensor, box_min: torch.Tensor, box_max: torch.Tensor,
             eps: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Slab test: (near [R], far [R], hit [R]) of rays [R, 3] against the box; near >= 0 (the camera may be inside)."""

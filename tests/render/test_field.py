@@ -107,3 +107,14 @@ def test_occupancy_grid_marks_dense_cells_and_skipping_keeps_the_image():
     torch.testing.assert_close(skipped.rgb, full.rgb, atol=1e-6, rtol=0)
     assert (full.opacity > 0.5).any() and (full.opacity < 0.01).any()     # not a trivial image
     assert Counting.seen < 0.7 * seen_full
+
+
+def test_linear_of_parts_equals_the_layer_on_the_concatenation():
+    from emohead.render.field import linear_of_parts
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(7, 5)
+    a, b, c = torch.randn(11, 3), torch.randn(11, 2), torch.randn(11, 2)
+    torch.testing.assert_close(linear_of_parts(layer, [a, b, c]), layer(torch.cat([a, b, c], -1)))
+    with pytest.raises(FieldInputError, match="6 columns.*takes 7"):
+        linear_of_parts(layer, [a, b, c[:, :1]])

@@ -124,8 +124,13 @@ def test_march_equals_render_rays_with_early_termination(render_world):
     bg = torch.tensor([0.2, 0.4, 0.6])
     with torch.no_grad():
         ref = render_rays(field, rays, frames.codes[0], bg, n_samples=32)
-    fast = march_rays(field, rays, frames.codes[0], bg, n_samples=32, step=5, min_transmittance=1e-6)
+    fast = march_rays(field, rays, frames.codes[0], bg, n_samples=32, step=5, min_transmittance=1e-6, min_weight=0.0)
     assert torch.allclose(fast.rgb, ref.rgb, atol=1e-5) and torch.allclose(fast.opacity, ref.opacity, atol=1e-5)
+    assert torch.allclose(fast.depth, ref.depth, atol=1e-4)
+    # skipping the colour of samples weighing <= min_weight moves a pixel by at most S * min_weight
+    skim = march_rays(field, rays, frames.codes[0], bg, n_samples=32, step=7, min_transmittance=1e-6, min_weight=1e-3)
+    err = (skim.rgb - ref.rgb).abs().max().item()
+    assert 0.0 < err <= 32 * 1e-3
 
 
 class _NanPoseDataset:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emohead.face.camera import default_camera, rotation_from_euler
-from emohead.render.rays import PoseError, head_rays, ray_box, sample_along_rays
+from emohead.render.rays import PoseError, check_poses, head_rays, ray_box, sample_along_rays
 from emohead.render.volume import composite, render_weights
 
 BOX_MIN, BOX_MAX = torch.tensor([-1.5, -2.0, -1.5]), torch.tensor([1.5, 2.0, 1.5])
@@ -81,3 +81,18 @@ def test_head_rays_are_the_world_rays_in_the_head_frame():
 def test_bad_poses_are_rejected(R, t, problem):
     with pytest.raises(PoseError, match=problem):
         head_rays(default_camera(8), R, t, 8, 8, BOX_MIN, BOX_MAX)
+
+
+def test_a_batch_of_poses_names_its_bad_frame():
+    R = torch.eye(3).repeat(4, 1, 1)
+    t = torch.zeros(4, 3)
+    check_poses(R, t)                                          # all fine: no error
+    R[2, 1, 1] = float("nan")
+    with pytest.raises(PoseError, match="render pose 2: .*NaN"):
+        check_poses(R, t, where="render pose")
+    R[2] = torch.eye(3)
+    R[3] *= 1.5
+    with pytest.raises(PoseError, match="pose 3: .*not a rotation"):
+        check_poses(R, t)
+    with pytest.raises(PoseError, match=r"\[B, 3, 3\]"):
+        check_poses(R[0], t[0])
