@@ -262,7 +262,7 @@ def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log
                                 "alone, at random rows with each level's footprint (uniform points): about the most this "
                                 "gather/scatter design can reach"})
             rows.append(row)
-        except Exception as err:  # noqa: BLE001
+        except Exception:  # noqa: BLE001
             log.error("memory ceiling failed:\n%s", traceback.format_exc())
 
     log.info("tiny-cuda-nn")

@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -33,12 +32,13 @@ import torch
 from safetensors.torch import load_file
 
 from .. import distributed as dist
-from ..config import Audio2ExpConfig, to_dict
+from ..config import Audio2ExpConfig
 from ..files import atomic_path, move_aside, save_safetensors_atomic, write_json_atomic
-from .data import (STREAMS, FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
+from ..training_loop import CheckpointedLoop
+from .data import (FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
                    load_tracks, silence_features)
 from .inference import predict
-from .losses import l_reg, l_reg_const, l_reg_const_part, l_reg_part, rmse
+from .losses import l_reg, l_reg_const, l_reg_const_part, l_reg_part
 from .model import Audio2Expression
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,6 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     In a process group (``torchrun``) it trains data-parallel (module docstring); every rank returns the
     trained model and rank 0's history.
     """
-    from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -306,38 +305,25 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     val_every = val_every or max(1, cfg.iterations // 10)
     log_every = max(1, cfg.iterations // 200)
     end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
-    running, t0 = [], time.perf_counter()
-    bar = tqdm(range(start, end), desc="audio2exp", unit="it", disable=not progress or not main, initial=start,
-               total=cfg.iterations)
-    it = start
-    try:
-        for it in bar:
-            running.append(step(it))
-            done = it + 1
-            if done % log_every == 0 or done == cfg.iterations:
-                losses = dist.all_reduce_sum(torch.stack(running))     # each rank holds its part of the loss
-                history["iteration"].append(done)
-                history["loss"].append(float(np.mean(losses.double().cpu().numpy())))
-                running = []
-            if main and (done % val_every == 0 or done == cfg.iterations):
-                r = evaluate(model, val, device=device)["rmse"]
-                history["val_iteration"].append(done)
-                history["val_rmse"].append(r)
-                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", val_rmse=f"{r:.3f}")
-            if done % cfg.checkpoint_every == 0 and done < end:
-                history["seconds"] += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                checkpoint(done)
-        it = end
-    except KeyboardInterrupt:
-        history["seconds"] += time.perf_counter() - t0
-        checkpoint(it)
-        log.warning("interrupted: checkpoint at iteration %d written to %s", it, ckpt_path)
-        raise
-    finally:
-        bar.close()
-    history["seconds"] += time.perf_counter() - t0
-    checkpoint(end)
+    running = []
+
+    def one_step(it: int, bar: Any) -> None:
+        nonlocal running
+        running.append(step(it))
+        done = it + 1
+        if done % log_every == 0 or done == cfg.iterations:
+            losses = dist.all_reduce_sum(torch.stack(running))         # each rank holds its part of the loss
+            history["iteration"].append(done)
+            history["loss"].append(float(np.mean(losses.double().cpu().numpy())))
+            running = []
+        if main and (done % val_every == 0 or done == cfg.iterations):
+            r = evaluate(model, val, device=device)["rmse"]
+            history["val_iteration"].append(done)
+            history["val_rmse"].append(r)
+            bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", val_rmse=f"{r:.3f}")
+
+    CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=ckpt_path).run(
+        start, end, cfg.iterations, one_step, desc="audio2exp", progress=progress and main)
     if end < cfg.iterations:
         dist.barrier()
         return model, history

@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +34,7 @@ import torch
 
 from ..config import NerfConfig
 from ..files import atomic_path, move_aside, write_json_atomic
+from ..training_loop import CheckpointedLoop
 from .field import ExpressionField, render_rays
 from .frames import NerfDataError, NerfFrames, estimate_background, head_box, load_nerf_frames
 from .losses import AnalyserCoordination, ClipCoordination, l_cord, l_photo, l_shape, patch_pixels
@@ -219,7 +219,6 @@ def train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | 
     refine_start < iterations; alpha_source(ds, clip_id) -> [T, m] replaces the dataset's alpha (real data:
     the analysis of ``emohead extract``). Returns (HeadNerf, history); history has loss, val_psnr and timings.
     """
-    from tqdm.auto import tqdm
 
     _check_config(cfg)
     out_dir = Path(out_dir)
@@ -291,78 +290,64 @@ def train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | 
     skip_from = cfg.iterations // 4                      # the grid decides nothing before it has seen the field
     end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
     running: dict[str, list[float]] = {"loss": [], "l_photo": [], "l_cord": [], "l_shape": []}
-    t0 = time.perf_counter()
-    bar = tqdm(range(start, end), desc="nerf", unit="it", disable=not progress, initial=start, total=cfg.iterations)
-    it = start
-    try:
-        for it in bar:
-            gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + it)
-            field.train()
-            for group in optimiser.param_groups:
-                group["lr"] = _linear_lr(cfg, it)
-            use_grid = grid if it >= skip_from else None
-            f, pix = sample_rays(table, cfg.rays_per_batch, gen)
-            out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid)
-            photo = l_photo(out.rgb, target)                                       # eq. 15
-            loss = cfg.lambda_photo * photo
-            cord_v = shape_v = float("nan")
-            if it >= cfg.refine_start and refine:
-                # L_refine (eq. 16) on one rendered face patch
-                fi = torch.randint(0, len(train_frames), (1,), generator=gen, device=device)
-                pout, ptarget = render_training_rays(field, table, fi.expand(patch_idx.numel()), patch_idx,
-                                                     cfg.samples_per_ray, gen, use_grid)
-                image = pout.rgb.view(1, patch, patch, 3).permute(0, 3, 1, 2)      # [1, 3, P, P]
-                loss = loss + cfg.lambda_photo * l_photo(pout.rgb, ptarget)
-                tag = table.frames.tags[fi]
-                cord = l_cord(coord.image_embedding(image), coord.text_embedding(tag))
-                loss = loss + cfg.lambda_cord * cord
-                cord_v = float(cord.detach())
-                if analyser is not None:
-                    size = analyser.input_size
-                    crop = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
-                                                           align_corners=False, antialias=True)
-                    beta = analyser.head_beta(analyser.embed_crops(crop))
-                    shp = l_shape(beta, table.frames.beta_id.to(device))
-                    loss = loss + cfg.lambda_shape * shp
-                    shape_v = float(shp.detach())
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            done = it + 1
-            if done % cfg.grid_every == 0:
-                pick = torch.randint(0, len(train_frames), (8,), generator=gen, device=device)
-                occ = grid.refresh(field, table.frames.codes[pick], generator=gen)
-                history["grid_occupancy"].append([done, occ])
-            for k, v in (("loss", float(loss.detach())), ("l_photo", float(photo.detach())), ("l_cord", cord_v),
-                         ("l_shape", shape_v)):
-                running[k].append(v)
-            if done % log_every == 0 or done == cfg.iterations:
-                history["iteration"].append(done)
-                for k, vals in running.items():
-                    history[k].append(float(np.nanmean(vals)) if not all(np.isnan(vals)) else None)
-                    vals.clear()
-            if done % val_every == 0 or done == cfg.iterations:
-                field.eval()
-                v = evaluate_nerf(nerf, test_frames, max_frames=2)
-                history["val_iteration"].append(done)
-                history["val_psnr"].append(v["psnr"])
-                history["val_psnr_head"].append(v["psnr_head"])
-                history["val_seconds"].append(history["seconds"] + time.perf_counter() - t0)
-                bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", psnr=f"{v['psnr']:.2f}")
-            if done % cfg.checkpoint_every == 0 and done < end:
-                history["seconds"] += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                checkpoint(done)
-        it = end
-    except KeyboardInterrupt:
-        history["seconds"] += time.perf_counter() - t0
-        checkpoint(it)
-        log.warning("interrupted: checkpoint at iteration %d written to %s", it, ckpt_path)
-        raise
-    finally:
-        bar.close()
-    history["seconds"] += time.perf_counter() - t0
-    checkpoint(end)
+    loop = CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=ckpt_path)
+
+    def one_step(it: int, bar: Any) -> None:
+        gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + it)
+        field.train()
+        for group in optimiser.param_groups:
+            group["lr"] = _linear_lr(cfg, it)
+        use_grid = grid if it >= skip_from else None
+        f, pix = sample_rays(table, cfg.rays_per_batch, gen)
+        out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid)
+        photo = l_photo(out.rgb, target)                                       # eq. 15
+        loss = cfg.lambda_photo * photo
+        cord_v = shape_v = float("nan")
+        if it >= cfg.refine_start and refine:
+            # L_refine (eq. 16) on one rendered face patch
+            fi = torch.randint(0, len(train_frames), (1,), generator=gen, device=device)
+            pout, ptarget = render_training_rays(field, table, fi.expand(patch_idx.numel()), patch_idx,
+                                                 cfg.samples_per_ray, gen, use_grid)
+            image = pout.rgb.view(1, patch, patch, 3).permute(0, 3, 1, 2)      # [1, 3, P, P]
+            loss = loss + cfg.lambda_photo * l_photo(pout.rgb, ptarget)
+            tag = table.frames.tags[fi]
+            cord = l_cord(coord.image_embedding(image), coord.text_embedding(tag))
+            loss = loss + cfg.lambda_cord * cord
+            cord_v = float(cord.detach())
+            if analyser is not None:
+                size = analyser.input_size
+                crop = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
+                                                       align_corners=False, antialias=True)
+                beta = analyser.head_beta(analyser.embed_crops(crop))
+                shp = l_shape(beta, table.frames.beta_id.to(device))
+                loss = loss + cfg.lambda_shape * shp
+                shape_v = float(shp.detach())
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        done = it + 1
+        if done % cfg.grid_every == 0:
+            pick = torch.randint(0, len(train_frames), (8,), generator=gen, device=device)
+            occ = grid.refresh(field, table.frames.codes[pick], generator=gen)
+            history["grid_occupancy"].append([done, occ])
+        for k, v in (("loss", float(loss.detach())), ("l_photo", float(photo.detach())), ("l_cord", cord_v),
+                     ("l_shape", shape_v)):
+            running[k].append(v)
+        if done % log_every == 0 or done == cfg.iterations:
+            history["iteration"].append(done)
+            for k, vals in running.items():
+                history[k].append(float(np.nanmean(vals)) if not all(np.isnan(vals)) else None)
+                vals.clear()
+        if done % val_every == 0 or done == cfg.iterations:
+            field.eval()
+            v = evaluate_nerf(nerf, test_frames, max_frames=2)
+            history["val_iteration"].append(done)
+            history["val_psnr"].append(v["psnr"])
+            history["val_psnr_head"].append(v["psnr_head"])
+            history["val_seconds"].append(loop.elapsed())
+            bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", psnr=f"{v['psnr']:.2f}")
+
+    loop.run(start, end, cfg.iterations, one_step, desc="nerf", progress=progress)
     field.eval()
     if end < cfg.iterations:
         return nerf, history

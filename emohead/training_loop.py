@@ -1,0 +1,66 @@
+"""The iteration skeleton shared by the audio-expression and NeRF trainers: progress bar, training clock,
+periodic checkpoints, and a checkpoint on Ctrl-C, so that a rerun resumes where the last one stopped.
+
+    loop = CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=ckpt_path)
+    loop.run(start, end, cfg.iterations, one_step, desc="nerf", progress=True)   # one_step(it, bar) per iteration
+
+``history["seconds"]`` accumulates the time spent inside ``run`` (over resumed runs too, since it is saved in
+the checkpoint); ``loop.elapsed()`` reads it mid-run.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointedLoop:
+    """Runs iterations start..end-1, writing ``checkpoint(done)`` every ``checkpoint_every`` of them, at the end,
+    and on KeyboardInterrupt (which is then re-raised). ``where`` only names the checkpoint in the log."""
+
+    def __init__(self, history: dict[str, Any], checkpoint: Callable[[int], None], *, checkpoint_every: int,
+                 where: str | Path) -> None:
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        self.history, self.checkpoint = history, checkpoint
+        self.checkpoint_every, self.where = int(checkpoint_every), where
+        self._t0 = time.perf_counter()
+
+    def _bank_time(self) -> None:
+        now = time.perf_counter()
+        self.history["seconds"] += now - self._t0
+        self._t0 = now
+
+    def elapsed(self) -> float:
+        """Training seconds so far, this run's included."""
+        return self.history["seconds"] + time.perf_counter() - self._t0
+
+    def run(self, start: int, end: int, total: int, step: Callable[[int, Any], None], *, desc: str,
+            progress: bool = True) -> None:
+        """Call ``step(it, bar)`` for it in start..end-1 (``bar``: the tqdm bar, for set_postfix); total = the
+        whole run's iterations (for the bar)."""
+        from tqdm.auto import tqdm
+
+        self._t0 = time.perf_counter()
+        bar = tqdm(range(start, end), desc=desc, unit="it", disable=not progress, initial=start, total=total)
+        it = start
+        try:
+            for it in bar:
+                step(it, bar)
+                done = it + 1
+                if done % self.checkpoint_every == 0 and done < end:
+                    self._bank_time()
+                    self.checkpoint(done)
+            it = end
+        except KeyboardInterrupt:
+            self._bank_time()
+            self.checkpoint(it)
+            log.warning("interrupted: checkpoint at iteration %d written to %s", it, self.where)
+            raise
+        finally:
+            bar.close()
+        self._bank_time()
+        self.checkpoint(end)
