@@ -332,7 +332,7 @@ def _build_profiles() -> dict[str, Profile]:
             nerf=dict(backend="triton", iterations=8000, refine_start=4000, image_size=512,
                       hash_log2_size=19, rays_per_batch=8192, samples_per_ray=64,
                       checkpoint_every=1000, max_frames=3000),
-            eval=dict(sweep_d=(256,), sweep_n=(3,), syncnet_steps=600),
+            eval=dict(max_test_clips=16, sweep_d=(256,), sweep_n=(3,), syncnet_steps=600),
         ),
         # The paper's exact budgets (Sec. III-D): 20k a2e iterations, 200k NeRF iterations.
         "paper": _profile(
