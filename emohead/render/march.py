@@ -17,15 +17,14 @@ from __future__ import annotations
 import torch
 
 from .field import direction_encoding
-from .rays import HeadRays
+from .rays import HeadRays, sample_along_rays
 from .volume import RenderedRays
 
 
 def _sample_fractions(n_samples: int, device: torch.device) -> torch.Tensor:
-    """Bin centres in [0, 1) as ``sample_along_rays`` computes them, plus 1.0 (the far end) -> [S + 1]."""
-    edges = torch.linspace(0.0, 1.0, n_samples + 1, device=device)
-    frac = edges[:-1] + torch.full((n_samples,), 0.5, device=device) * (edges[1:] - edges[:-1])
-    return torch.cat([frac, torch.ones(1, device=device)])
+    """The bin centres of ``sample_along_rays`` on [0, 1], plus 1.0 (the far end) -> [S + 1]."""
+    zero, one = torch.zeros(1, device=device), torch.ones(1, device=device)
+    return torch.cat([sample_along_rays(zero, one, n_samples)[0], one])
 
 
 @torch.no_grad()
@@ -60,7 +59,7 @@ def march_rays(field, rays: HeadRays, code: torch.Tensor, background: torch.Tens
         c = k1 - k0
         s_ext = near[live] + frac[k0:k1 + 1, None] * span[live]              # [C + 1, A]: samples and the next one
         sk = s_ext[:c]                                                        # [C, A]
-        deltas = s_ext[1:] - sk                                               # the last sample's ends at far
+        deltas = s_ext[1:] - sk                                               # the last interval ends at far
         if k1 == n_samples:
             deltas[-1] = (far[live] - sk[-1]).clamp_min(0.0)
         pts = (o[live] + sk[..., None] * d[live]).reshape(-1, 3)              # [C A, 3]
