@@ -1,6 +1,6 @@
-"""The ``emohead`` command: one sub-command per stage plus ``reproduce``.
+"""The ``emohead`` command: one sub-command per stage plus ``reproduce`` and ``compare``.
 
-Every sub-command takes ``--profile`` (smoke, cpu, gpu, paper) and repeated
+Every sub-command but ``compare`` takes ``--profile`` (smoke, cpu, gpu, paper) and repeated
 ``--set stage.field=value`` overrides; bad arguments exit with status 2 and a message naming them.
 """
 from __future__ import annotations
@@ -46,17 +46,46 @@ def _alpha_source(args: argparse.Namespace) -> dict:
 # Sub-commands
 # --------------------------------------------------------------------------------------------
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import reproduce
+    from .reproduce import ReferenceFolderError, reference_marker, reproduce
 
     overrides = _overrides_from_args(args)
     load_profile(args.profile, overrides)  # validate before any work
-    results = reproduce(args.profile, args.out, notebooks_dir=args.notebooks, force=args.force,
-                        only=args.only or None, overrides=overrides, kernel_name=args.kernel)
+    try:
+        results = reproduce(args.profile, args.out, notebooks_dir=args.notebooks, force=args.force,
+                            only=args.only or None, overrides=overrides, kernel_name=args.kernel,
+                            dry_run=args.dry_run, update_reference=args.update_reference)
+    except ReferenceFolderError as err:
+        raise CommandError(str(err)) from None
+    if args.dry_run:
+        to_run = sum(r.status == "run" for r in results)
+        print(f"reproduce [{args.profile}] dry run into {args.out}: {to_run} notebook(s) would run, "
+              f"{len(results) - to_run} would be skipped")
+        width = max(len(r.name) for r in results)
+        for r in results:
+            print(f"  {r.name.ljust(width)}  {r.status:4}  {r.reason}")
+        marker = reference_marker(args.out)
+        if marker is not None and not args.update_reference:
+            print(f"note: {args.out} is a reference folder ({marker.name}); a real run there needs --update-reference")
+        return 0
     ran = sum(r.status == "ran" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     print(f"reproduce [{args.profile}]: {ran} notebook(s) ran, {skipped} skipped; "
-          f"summary: {Path(args.out) / 'summary.md'}")
+          f"summary: {Path(args.out) / 'summary.md'}; open the executed notebooks with "
+          f"`.venv/bin/jupyter lab {args.out}`")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs
+
+    if args.rtol < 0:
+        raise CommandError(f"--rtol {args.rtol}: must be >= 0")
+    for label, folder in (("RUN", args.run), ("REFERENCE", args.reference)):
+        if not Path(folder).is_dir():
+            raise CommandError(f"{label} {folder}: no such folder")
+    result = compare_runs(args.run, args.reference, rtol=args.rtol)
+    print(result.to_text())
+    return 1 if args.strict and not result.ok else 0
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -297,13 +326,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="run every notebook through Papermill with a profile")
     _common(p)
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/<profile>)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<profile>)")
     p.add_argument("--force", action="store_true", help="re-run notebooks whose outputs are complete")
     p.add_argument("--only", nargs="*", default=[], metavar="NN", help="run only these notebooks (numbers or names)")
     p.add_argument("--notebooks", type=Path, default=None, help="folder of numbered notebooks (default: ./notebooks)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: this Python)")
     p.add_argument("--seed", type=int, default=None, help="override the global seed")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print which notebooks would run or be skipped, and why; run and write nothing")
+    p.add_argument("--update-reference", action="store_true",
+                   help="allow writing into a reference folder (one holding REFERENCE.md or reference.json, "
+                        "e.g. reports/cpu) and record the git commit there")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("compare", help="compare a reproduction's metrics with a reference (e.g. reports/cpu)")
+    p.add_argument("run", type=Path, help="output folder of `emohead reproduce` (e.g. runs/cpu)")
+    p.add_argument("reference", type=Path, help="reference folder (e.g. reports/cpu)")
+    p.add_argument("--rtol", type=float, default=1e-3,
+                   help="relative tolerance for numbers (default 1e-3: float summation order may differ)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when metrics differ or are missing")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("synth", help="generate the embedded synthetic corpus")
     _common(p)
@@ -400,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command == "reproduce" and args.out is None:
-        args.out = Path("reports") / args.profile
+        args.out = Path("runs") / args.profile
     if args.command == "synth" and args.seed is not None:
         args.set = [*args.set, f"synth.seed={args.seed}"]
         args.seed = None
