@@ -61,9 +61,11 @@ class SynthConfig:
     n_actors: int = 3
     """Number of synthetic actors; actor 0 is the target person the renderer is trained on (ours)."""
     n_sentences: int = 6
-    """Sentences every actor speaks in every emotion (MEAD design; needed by eq. 13's cross-identity term)."""
+    """Sentences per emotion, each spoken by every actor (MEAD design, Sec. IV; eq. 13 needs the partners)."""
     n_test_sentences: int = 1
-    """Sentences held out for the test split (split by sentence, ours)."""
+    """Of each emotion's sentences, how many are held out for the test split (split by sentence, ours)."""
+    emotions_per_sentence: int = 2
+    """Emotions per sentence: 2 = contrasting pairs (happy/sad...), 1 = disjoint lists as MEAD's mostly are (ours)."""
     image_size: int = 128
     """Rendered frame size in pixels for the target actor (ours; MEAD crops are 512, Sec. III-D)."""
     others_image_size: int = 0

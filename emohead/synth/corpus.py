@@ -1,8 +1,11 @@
-"""The embedded synthetic corpus: every actor speaks every sentence in every emotion (MEAD's design).
+"""The embedded synthetic corpus, laid out like MEAD: each emotion has its own sentence list, read by every actor.
 
 ``generate_corpus(profile, out)`` writes a processed dataset (emohead.data) with ground truth at
-every stage. Clips of the last ``n_test_sentences`` sentences form the test split, so the test
-content is never seen in training. Same seed, same bytes.
+every stage. Each emotion speaks ``n_sentences`` sentences, ``n_test_sentences`` of them held out;
+each sentence is shared by ``emotions_per_sentence`` emotions (contrasting pairs by default: happy and
+sad say the same words), so the script has many distinct sentences, several held out, without more
+clips per actor. Every actor speaks every (sentence, emotion) pair, which eq. 13's cross-identity term
+needs. Same seed, same bytes.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from ..face.procedural import build_procedural_model
 from .actors import make_actors
 from .clip import synthesize_clip
 from .emotions import CREMA_EMOTIONS, MEAD_EMOTIONS
-from .sentences import choose_sentences, sentence_id
+from .sentences import MAX_TRAIN_SENTENCES, compose_script, sentence_id, vocabulary_overlap
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,13 @@ def emotion_list(emotion_set: str) -> tuple[str, ...]:
     raise ValueError(f"synth.emotion_set={emotion_set!r}: choose 'mead' or 'crema'")
 
 
+SHARING_ORDER: dict[str, tuple[str, ...]] = {
+    "mead": ("happy", "sad", "angry", "fear", "surprised", "contempt", "disgusted", "neutral"),
+    "crema": ("happy", "sad", "anger", "fear", "disgust", "neutral"),
+}
+"""Emotions sharing sentences are consecutive runs of this order: with 2, contrasting pairs say the same words."""
+
+
 def validate_synth_config(cfg: SynthConfig) -> None:
     """Raise ValueError naming the first bad setting."""
     if cfg.image_size <= 0 or cfg.image_size % 2:
@@ -56,35 +66,73 @@ def validate_synth_config(cfg: SynthConfig) -> None:
     if cfg.n_test_sentences < 1 or cfg.n_test_sentences >= cfg.n_sentences:
         raise ValueError(f"synth.n_test_sentences={cfg.n_test_sentences}: need 1 <= it < "
                          f"synth.n_sentences={cfg.n_sentences} (train and test both need sentences)")
-    choose_sentences(cfg.n_sentences)
+    n_emotions = len(emotion_list(cfg.emotion_set))
+    if cfg.emotions_per_sentence < 1 or n_emotions % cfg.emotions_per_sentence:
+        raise ValueError(f"synth.emotions_per_sentence={cfg.emotions_per_sentence}: must divide the "
+                         f"{n_emotions} emotions of {cfg.emotion_set}")
+    most = MAX_TRAIN_SENTENCES * cfg.emotions_per_sentence // n_emotions + cfg.n_test_sentences
+    if cfg.n_sentences > most:
+        raise ValueError(f"synth.n_sentences={cfg.n_sentences}: at most {most} sentences per emotion")
     max_level = 3 if cfg.emotion_set == "mead" else 4
     bad = [lv for lv in cfg.levels if not 1 <= lv <= max_level]
     if not cfg.levels or bad:
         raise ValueError(f"synth.levels={list(cfg.levels)}: levels run from 1 to {max_level} for {cfg.emotion_set}")
     if cfg.lead_silence < 0 or cfg.tail_silence < 0:
         raise ValueError("synth.lead_silence and synth.tail_silence must be >= 0")
-    emotion_list(cfg.emotion_set)
+
+
+@dataclass(frozen=True)
+class Script:
+    """The sentences of a corpus: texts (training ones first), and per emotion the indices it speaks."""
+
+    sentences: tuple[str, ...]
+    n_train: int
+    by_emotion: dict[str, tuple[int, ...]]
+
+    def split(self, index: int) -> str:
+        return "train" if index < self.n_train else "test"
+
+    def manifest(self) -> dict:
+        """What the dataset manifest records: texts, split, per-emotion lists, vocabulary overlap."""
+        train, test = self.sentences[:self.n_train], self.sentences[self.n_train:]
+        return {"sentences": {sentence_id(i): s for i, s in enumerate(self.sentences)},
+                "sentence_split": {"train": [sentence_id(i) for i in range(self.n_train)],
+                                   "test": [sentence_id(i) for i in range(self.n_train, len(self.sentences))]},
+                "sentences_by_emotion": {e: [sentence_id(i) for i in ix] for e, ix in self.by_emotion.items()},
+                "test_words_seen_in_train": round(vocabulary_overlap(train, test), 4)}
+
+
+def plan_script(cfg: SynthConfig) -> Script:
+    """Which sentences each emotion speaks: per slot, each group of emotions shares one new sentence."""
+    validate_synth_config(cfg)
+    order = SHARING_ORDER[cfg.emotion_set]
+    groups = [order[g:g + cfg.emotions_per_sentence] for g in range(0, len(order), cfg.emotions_per_sentence)]
+    n_train_slots = cfg.n_sentences - cfg.n_test_sentences
+    by_emotion: dict[str, list[int]] = {e: [] for e in emotion_list(cfg.emotion_set)}
+    for slot in range(cfg.n_sentences):             # training slots first: their sentences get the low indices
+        for g, group in enumerate(groups):
+            for e in group:
+                by_emotion[e].append(slot * len(groups) + g)
+    train, test = compose_script(n_train_slots * len(groups), cfg.n_test_sentences * len(groups))
+    return Script(train + test, len(train), {e: tuple(ix) for e, ix in by_emotion.items()})
 
 
 def plan_corpus(cfg: SynthConfig) -> list[ClipPlan]:
     """Every clip of the corpus, in a fixed order."""
-    validate_synth_config(cfg)
-    emotions = emotion_list(cfg.emotion_set)
-    n_train = cfg.n_sentences - cfg.n_test_sentences
+    script = plan_script(cfg)
     plans = []
     for a in range(cfg.n_actors):
-        for e_idx, emotion in enumerate(emotions):
-            for s in range(cfg.n_sentences):
+        for e_idx, (emotion, sentences) in enumerate(script.by_emotion.items()):
+            for slot, s in enumerate(sentences):
                 if emotion == "neutral":
                     levels = (min(cfg.levels),)            # MEAD records neutral at one level
                 elif cfg.all_levels:
                     levels = cfg.levels
                 else:
-                    levels = (cfg.levels[(s + e_idx + a) % len(cfg.levels)],)
+                    levels = (cfg.levels[(slot + e_idx + a) % len(cfg.levels)],)
                 for level in levels:
                     plans.append(ClipPlan(id=f"actor{a}_{emotion}_L{level}_{sentence_id(s)}", actor=a,
-                                          emotion=emotion, level=level, sentence_index=s,
-                                          split="train" if s < n_train else "test"))
+                                          emotion=emotion, level=level, sentence_index=s, split=script.split(s)))
     return plans
 
 
@@ -106,6 +154,7 @@ def generate_corpus(profile: Profile, out: str | Path, *, overwrite: bool = Fals
     from tqdm.auto import tqdm
 
     cfg, media = profile.synth, profile.media
+    script = plan_script(cfg)
     plans = plan_corpus(cfg)
     out = Path(out)
     parent = out.resolve().parent
@@ -114,12 +163,12 @@ def generate_corpus(profile: Profile, out: str | Path, *, overwrite: bool = Fals
     device = device or resolve_device(profile)
     model = build_procedural_model()
     actors = make_actors(cfg.n_actors, cfg.seed, model.au_names, model.shape_basis.shape[2], n_voices=cfg.n_voices)
-    sentences = choose_sentences(cfg.n_sentences)
+    sentences = script.sentences
     sizes = {a.index: (cfg.image_size if a.index == 0 or not cfg.others_image_size else cfg.others_image_size)
              for a in actors}
     cameras = {size: default_camera(size, device=device) for size in set(sizes.values())}
     extra = {"seed": cfg.seed, "profile": profile.name, "model": "procedural", "target_speaker": actors[0].id,
-             "emotion_set": cfg.emotion_set, "sentences": {sentence_id(i): s for i, s in enumerate(sentences)},
+             "emotion_set": cfg.emotion_set, **script.manifest(),
              "voices": {a.id: a.voice for a in actors},
              "synth_config": {**to_dict(profile)["synth"], "media": to_dict(profile)["media"]}}
     with DatasetWriter(out, source="synthetic", emotions=emotion_list(cfg.emotion_set), fps=media.fps,

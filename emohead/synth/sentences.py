@@ -1,49 +1,95 @@
-"""The sentence list every synthetic actor speaks (MEAD's design: same content in every emotion).
+"""The script the synthetic actors read: sentences composed from one shared vocabulary (MEAD-like).
 
-Short, phonetically varied English sentences (open vowels, rounded vowels, bilabial closures),
-written for this project. The split is by sentence: the last ``n_test`` of the chosen list are test.
+MEAD gives each emotion its own list of everyday English sentences (a few are shared by all emotions)
+and every actor reads each list. Here a sentence is ``[prefix] subject action place/time`` with each part
+taken from a fixed phrase bank (about 200 words, written for this project, phonetically varied: open
+and rounded vowels, bilabial closures). Training sentence ``i`` uses part ``i mod len(bank)`` of every
+bank; held-out sentences are new combinations of the parts the training sentences used, so their words
+were heard in training (what lets the text feature g~ generalise) while the sentences themselves were not.
 """
 from __future__ import annotations
 
-SENTENCES: tuple[str, ...] = (
-    "She had your dark suit in greasy wash water all year.",
-    "Please bring me the map before noon.",
-    "We were away a whole week in May.",
-    "Bob might buy a blue boat by the pier.",
-    "How are you doing on this fine morning?",
-    "Open the window and let the warm air in.",
-    "The old man rode his bike to the market.",
-    "My mother made apple pie on Monday.",
-    "Who told you about the moon and the stars?",
-    "Call me when you reach the top of the hill.",
-    "I will never forget that summer by the sea.",
-    "Put the book back where you found it.",
-    "Our team won the game in the final minute.",
-    "Please wait here while I fetch the car.",
-    "The baby was sleeping in a warm room.",
-    "Father bought a few boxes of oranges.",
-    "Why would anyone open that door at night?",
-    "You may go now, but come back soon.",
-    "The birds flew over the quiet lake.",
-    "Maybe we should move to a bigger house.",
-    "It is time to wash the dishes and sweep the floor.",
-    "The music was loud and the room was full.",
-    "Nobody knew where the money went.",
-    "We walked along the beach at sunset.",
-    "Bring a warm coat, the wind is cold.",
-    "Mark bought a blue pen and a pad of paper.",
-    "Do you know how far it is to the museum?",
-    "I can hardly believe what you are saying.",
-    "The boy threw the ball over the wall.",
-    "Meet me by the main gate at five.",
+import string
+
+PREFIXES: tuple[str, ...] = ("", "", "Maybe ", "", "", "Oh, ", "")
+SUBJECTS: tuple[str, ...] = (
+    "she", "we", "Bob", "my mother", "the old man", "our team", "your father", "nobody", "the young boy",
+    "Mark", "my sister", "the farmer", "his wife", "the doctor", "they", "Paul", "the music teacher",
+    "a woman from work", "her brother", "the police", "Mary", "our neighbours", "the captain",
+    "my best friend", "the baker", "you", "the children", "Uncle Tom", "the new boss", "Amy",
+    "the whole family", "I", "the driver", "his mother", "a man in blue", "Judy", "the girls",
+    "my grandfather", "the pilot", "he",
 )
+ACTIONS: tuple[str, ...] = (
+    "rode a bike", "bought a blue boat", "made apple pie", "walked along the beach", "threw the ball",
+    "found the book", "opened the window", "fetched the car", "moved the heavy boxes", "told a funny story",
+    "played the piano", "washed the dishes", "swept the floor", "lost the money", "painted the door",
+    "fixed the old radio", "called the office", "read the map", "carried the bags", "cooked a big meal",
+    "sold the farm", "wrote a short poem", "sang a happy song", "cleaned the kitchen", "caught a fish",
+    "visited the museum", "took the bus", "fed the cats", "hid the key", "locked the gate", "climbed the hill",
+    "watched the moon", "drank warm milk", "baked fresh bread", "broke a cup", "paid the bill", "met the mayor",
+    "kept a secret", "lit a fire", "packed a bag", "picked some oranges",
+)
+PLACES: tuple[str, ...] = (
+    "before noon", "by the pier", "on Monday", "at sunset", "in the morning", "after the game", "at night",
+    "last week", "in May", "near the market", "by the sea", "on the hill", "in the rain", "after lunch",
+    "before dinner", "on Friday", "at the park", "in the city", "by the old bridge", "at the station",
+    "near the river", "in the garden", "on a cold day", "at home", "with a smile", "without a word",
+    "in a hurry", "for the party", "all year", "every summer", "two days ago", "this afternoon", "at dawn",
+    "near the school", "by the main gate", "in the snow", "on the way home", "under the moon",
+    "after the show", "in the evening", "at the farm", "on Sunday", "before the storm",
+)
+ENDINGS: tuple[str, ...] = (".", ".", "?", ".", "!")
+BANKS = (PREFIXES, SUBJECTS, ACTIONS, PLACES, ENDINGS)
+MAX_TRAIN_SENTENCES = 1000
+"""More would repeat parts too often to read as distinct sentences."""
 
 
-def choose_sentences(n: int) -> tuple[str, ...]:
-    """The first ``n`` sentences; errors if more are asked for than exist."""
-    if not 1 <= n <= len(SENTENCES):
-        raise ValueError(f"synth.n_sentences={n}: choose between 1 and {len(SENTENCES)}")
-    return SENTENCES[:n]
+def _text(parts: tuple[int, ...]) -> str:
+    p, s, a, t, e = (bank[i] for bank, i in zip(BANKS, parts))
+    subject = s if p else s[:1].upper() + s[1:]
+    return f"{p}{subject} {a} {t}{e}"
+
+
+def _train_parts(i: int) -> tuple[int, ...]:
+    return tuple(i % len(bank) for bank in BANKS)
+
+
+def compose_script(n_train: int, n_test: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``n_train`` training sentences and ``n_test`` held-out ones recombining the training parts."""
+    if not 1 <= n_train <= MAX_TRAIN_SENTENCES or n_test < 0:
+        raise ValueError(f"{n_train} training sentences: choose between 1 and {MAX_TRAIN_SENTENCES}")
+    train = [_train_parts(i) for i in range(n_train)]
+    taken = {t[1:4] for t in train}
+    test = []
+    for k in range(n_test):
+        for d in range(n_train * n_train):     # part j from training sentence k + d + j * step
+            step = 1 + n_train // 5 + d // n_train
+            src = [train[(k + d + j * step) % n_train] for j in range(len(BANKS))]
+            parts = tuple(s[j] for j, s in enumerate(src))
+            if parts[1:4] not in taken:
+                break
+        else:                                   # too few training sentences to recombine: unseen parts
+            j = n_train + k
+            while _train_parts(j)[1:4] in taken:
+                j += 1
+            parts = _train_parts(j)
+        taken.add(parts[1:4])
+        test.append(parts)
+    return tuple(map(_text, train)), tuple(map(_text, test))
+
+
+def words_of(sentence: str) -> list[str]:
+    """Lower-cased words without surrounding punctuation (as the text feature sees them)."""
+    words = (w.strip(string.punctuation).lower() for w in sentence.split())
+    return [w for w in words if w]
+
+
+def vocabulary_overlap(train: tuple[str, ...] | list[str], test: tuple[str, ...] | list[str]) -> float:
+    """Fraction of the word tokens of ``test`` that occur in ``train`` (1.0 when ``test`` is empty)."""
+    seen = {w for s in train for w in words_of(s)}
+    tokens = [w for s in test for w in words_of(s)]
+    return sum(w in seen for w in tokens) / len(tokens) if tokens else 1.0
 
 
 def sentence_id(index: int) -> str:

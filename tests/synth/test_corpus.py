@@ -42,6 +42,13 @@ def test_layout_and_split_by_sentence(tiny_corpus):
     test_sentences = {c.sentence for c in ds.clips(split="test")}
     assert train_sentences and test_sentences and not (train_sentences & test_sentences)
     assert ds.beta_id("actor0").shape == (40,)
+    # the manifest records the script: which sentences are held out, who speaks what, the word overlap
+    split = ds.extra["sentence_split"]
+    assert set(split["train"]) == train_sentences and set(split["test"]) == test_sentences
+    assert set(ds.extra["sentences"]) == train_sentences | test_sentences and len(test_sentences) == 3
+    assert ds.extra["test_words_seen_in_train"] >= 0.9
+    for e, sids in ds.extra["sentences_by_emotion"].items():
+        assert {c.sentence for c in ds.clips(emotion=e)} == set(sids)
 
 
 def test_audio_matches_frames_and_word_times_are_inside(tiny_corpus):
