@@ -15,10 +15,11 @@ from .result import EvalError, MetricResult
 from .systems import (FULL, GROUND_TRUTH, NEUTRAL, NO_ALIGNMENT, NO_REFINEMENT, EvaluationResult, SystemSpec,
                       evaluate_run, system_specs)
 from .tables import PAPER_TABLES, ComparisonTable, compare_with_paper, paper_table
+from . import sanity
 from .syncnet import (SyncNet, SyncResult, SyncTrainConfig, load_syncnet, mfcc, prepare_clip, save_syncnet,
                       sync_confidence, sync_score, train_syncnet)
 
-__all__ = ["ANALYSER_FD_NAME", "EvalError", "FID_NAME", "MetricResult", "SyncNet", "SyncResult", "SyncTrainConfig",
+__all__ = ["ANALYSER_FD_NAME", "EvalError", "sanity", "FID_NAME", "MetricResult", "SyncNet", "SyncResult", "SyncTrainConfig",
            "au_error", "emotion_recognition", "face_lmd", "feature_frechet_distance", "frechet_distance",
            "frechet_distance_sqrtm", "image_frechet_distance", "landmark_distance", "load_inception",
            "load_syncnet", "mfcc", "mouth_lmd", "openface_au_error", "prepare_clip", "psnr", "read_openface_aus",

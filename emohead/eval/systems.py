@@ -104,8 +104,12 @@ def load_test_clips(ds: Any, speaker: str, size: int, *, max_clips: int = 0, max
     return out
 
 
-def ensure_syncnet(ds: Any, cfg: Any, run_dir: Path, *, device: str, progress: bool = True):
-    """syncnet_python weights from ``eval.syncnet_path``, or a SyncNet trained on the training split (cached)."""
+def ensure_syncnet(ds: Any, cfg: Any, run_dir: Path, *, device: str, progress: bool = True,
+                   frame_size: int | None = None):
+    """syncnet_python weights from ``eval.syncnet_path``, or a SyncNet trained on the training split (cached).
+
+    frame_size: the side of the videos it will judge (``nerf.image_size``); the training frames are resized to it.
+    """
     from .syncnet import SyncTrainConfig, load_syncnet, prepare_dataset_clips, save_syncnet, train_syncnet
 
     if cfg.syncnet_path:
@@ -115,12 +119,12 @@ def ensure_syncnet(ds: Any, cfg: Any, run_dir: Path, *, device: str, progress: b
     folder = run_dir / "syncnet"
     path, stamp = folder / "syncnet.safetensors", folder / "trained_with.json"
     train_cfg = SyncTrainConfig(steps=cfg.syncnet_steps)
-    wanted = {"config": dataclasses.asdict(train_cfg),
+    wanted = {"config": dataclasses.asdict(train_cfg), "frame_size": frame_size,
               "manifest_sha256": hashlib.sha256(Path(ds.manifest_path).read_bytes()).hexdigest()}
     if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         return load_syncnet(path, device)
     clips = prepare_dataset_clips(ds, split="train", image_size=train_cfg.image_size, region=train_cfg.region,
-                                  progress=progress)
+                                  frame_size=frame_size, progress=progress)
     model, _ = train_syncnet(clips, train_cfg, device=device, progress=progress)
     save_syncnet(model, path)
     write_json_atomic(stamp, wanted)
@@ -281,7 +285,7 @@ def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, 
     size = profile.nerf.image_size
     clips = load_test_clips(ds, speaker, size, max_clips=profile.eval.max_test_clips,
                             max_frames=profile.eval.max_frames_per_clip)
-    syncnet = ensure_syncnet(ds, profile.eval, run_dir, device=device, progress=progress)
+    syncnet = ensure_syncnet(ds, profile.eval, run_dir, device=device, progress=progress, frame_size=size)
     judge = Evaluator(analyser, syncnet, clips, ds.fps, ds.sample_rate, device, profile.eval.inception_path)
 
     results, details, samples = {}, {}, {}

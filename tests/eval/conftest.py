@@ -17,3 +17,15 @@ def eval_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval_corpus") / "data"
     generate_corpus(load_profile("smoke", SMOKE_ONE_ACTOR), root, progress=False)
     return ProcessedDataset(root)
+
+
+@pytest.fixture(scope="session")
+def smoke_corpus(tmp_path_factory):
+    """ProcessedDataset of the smoke profile's corpus as it is: 2 actors at 64 px (about 10 s on 2 CPU cores)."""
+    from emohead.config import load_profile
+    from emohead.data import ProcessedDataset
+    from emohead.synth.corpus import generate_corpus
+
+    root = tmp_path_factory.mktemp("smoke_corpus") / "data"
+    generate_corpus(load_profile("smoke"), root, progress=False)
+    return ProcessedDataset(root)

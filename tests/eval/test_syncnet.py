@@ -1,6 +1,8 @@
 """SyncNet: MFCC windows, syncnet_python's layer shapes, checkpoints, determinism, and a known offset."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -56,13 +58,17 @@ def _random_clips(n=2, T=30):
                      rng.normal(size=(4 * T + 1, 13)).astype(np.float32)) for _ in range(n)]
 
 
-def test_training_is_deterministic_and_offsets_have_syncnet_python_sign():
+@pytest.mark.parametrize("loss", ["multiway", "contrastive"])
+def test_training_is_deterministic_and_offsets_have_syncnet_python_sign(loss):
     clips = _random_clips()
-    m1, h1 = train_syncnet(clips, TINY, seed=3, progress=False)
-    m2, h2 = train_syncnet(clips, TINY, seed=3, progress=False)
+    cfg = dataclasses.replace(TINY, loss=loss)
+    m1, h1 = train_syncnet(clips, cfg, seed=3, progress=False)
+    m2, h2 = train_syncnet(clips, cfg, seed=3, progress=False)
     assert h1["loss"] == h2["loss"] and np.isfinite(h1["loss"]).all()
     for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
         assert torch.equal(a, b), k
+    with pytest.raises(EvalError, match="loss"):
+        train_syncnet(clips, dataclasses.replace(TINY, loss="triplet"), progress=False)
     # embeddings where audio j equals video j + 2: the best offset k has a_{i-k} = v_i, so k = -2
     v = torch.randn(20, 4)
     a = torch.roll(v, 2, 0)                                     # a[j] = v[j - 2]: audio late by 2 frames
