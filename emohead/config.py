@@ -148,14 +148,18 @@ class HyperplaneConfig:
 class Audio2ExpConfig:
     """Audio-expression module and its training (Sec. III-A, III-D, Table IV, Table VI)."""
 
-    variant: Literal["full", "no_alignment", "no_refinement"] = "full"
-    """Ablation: full model; concat + self-attention instead of FusedAttn; tag z instead of w_z (Table IV)."""
+    variant: Literal["full", "literal", "no_alignment", "no_refinement"] = "full"
+    """'full': eq. 1-9 completed (model.py says how, ours); 'literal': eq. 2-7 as printed; Table IV ablations."""
+    refine_along: Literal["pattern", "normal"] = "normal"
+    """eq. 9's w_z: the SVM normal as printed ('normal') or its activation pattern Sigma w_z (ours, hyperplanes.py)."""
     d: int = 512
     """Common projection width d of E1, E2, E3 (eq. 1; Table IV: 512)."""
     dh: int = 512
     """Attention width dh of Wq, Wk (eq. 2-3; Table IV: 512)."""
     n_neighbors: int = 5
     """n, fusion over frames i-n..i (Sec. III-A; Table IV: 5)."""
+    max_offset: int = 8
+    """Frame offsets (+-) with a learned attention bias in the completed FusedAttn, 0: none (ours)."""
     ffn_widths: tuple[int, ...] = (512, 256, 256, 128)
     """Hidden widths of FFN1 and FFN2 before their k outputs (Sec. III-A)."""
     window: int = 32

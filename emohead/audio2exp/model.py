@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,15 +29,16 @@ from ..config import Audio2ExpConfig
 from .data import STREAMS
 
 
-def neighbour_fusion(v: torch.Tensor, e: torch.Tensor, n: int) -> torch.Tensor:
-    """F(v, e)_i = sum_{k=i-n..i} (v_k + e_k) (Sec. III-A).
+def neighbour_fusion(v: torch.Tensor, e: torch.Tensor, n: int, mean: bool = False) -> torch.Tensor:
+    """F(v, e)_i = sum_{k=i-n..i} (v_k + e_k) (Sec. III-A); ``mean=True`` divides by the n + 1 frames.
 
     v, e: [B, n + W, d] with ``n`` context frames first -> [B, W, d] for the W frames after the context.
     """
     x = v + e                                                         # [B, n+W, d]
     c = torch.cumsum(x, dim=1)
     c = torch.cat([torch.zeros_like(c[:, :1]), c], dim=1)            # c[j] = sum of the first j frames
-    return c[:, n + 1:] - c[:, :-n - 1]                              # sum over frames i-n..i, [B, W, d]
+    fused = c[:, n + 1:] - c[:, :-n - 1]                             # sum over frames i-n..i, [B, W, d]
+    return fused / (n + 1) if mean else fused
 
 
 def feed_forward(d_in: int, hidden: tuple[int, ...], k: int) -> nn.Sequential:
@@ -51,15 +53,23 @@ def feed_forward(d_in: int, hidden: tuple[int, ...], k: int) -> nn.Sequential:
 
 
 class FusedAttn(nn.Module):
-    """Audio Expression Alignment, eq. 2-7 (single head, no residual, as written in the paper).
+    """Audio Expression Alignment, eq. 2-7 (single head).
 
     forward(v, fused, g): v = projected audio, fused = F(v, e), g = projected text, each [B, W, d]
     -> [B, W, 3d] = [h_v; h_e; h_g], plus the three attention maps [B, W, W] if asked.
+
+    ``residual=False`` is eq. 5-7 as written: each output is only a softmax mixture of the window, so
+    frame i's own features reach the FFNs only through the attention. ``residual=True`` adds each
+    branch's input back (h_v + v, h_e + F, h_g + g), as every transformer layer does (Vaswani et al.
+    2017); the paper's equations do not show it (module docstring of :mod:`emohead.audio2exp.model`).
     """
 
-    def __init__(self, d: int, dh: int):
+    def __init__(self, d: int, dh: int, residual: bool = False, max_offset: int = 0):
         super().__init__()
-        self.dh = dh
+        self.dh, self.residual, self.max_offset = dh, residual, max_offset
+        # learned bias b(j - i) on each branch's logits for frame offsets clipped to +-max_offset (Shaw et al. 2018,
+        # Raffel et al. 2020); zeros at initialisation, absent in the literal form
+        self.offset_bias = nn.Parameter(torch.zeros(3, 2 * max_offset + 1)) if max_offset > 0 else None
         self.wq1, self.wk1 = nn.Linear(d, dh, bias=False), nn.Linear(d, dh, bias=False)
         self.wq2, self.wk2 = nn.Linear(d, dh, bias=False), nn.Linear(d, dh, bias=False)
         self.wv1, self.wv2, self.wv3 = (nn.Linear(d, d, bias=False) for _ in range(3))
@@ -68,16 +78,29 @@ class FusedAttn(nn.Module):
         c_ve = self.wq1(fused) @ self.wk1(fused).transpose(1, 2)     # eq. 2: F Wq1 Wk1^T F^T       [B, W, W]
         c_g = self.wq2(g) @ self.wk2(g).transpose(1, 2)              # eq. 3: g Wq2 Wk2^T g^T       [B, W, W]
         scale = math.sqrt(self.dh)
-        a_v = torch.softmax((c_ve + c_g) / scale, dim=-1)            # eq. 4: Softmax((C_ve + C_g)/sqrt(dh))
-        a_e = torch.softmax(c_ve / scale, dim=-1)                    # eq. 6
-        a_g = torch.softmax(c_g / scale, dim=-1)                     # eq. 7
+        b_v, b_e, b_g = self._offset_biases(v.shape[1], v.device)   # 0, or [W, W] each
+        a_v = torch.softmax((c_ve + c_g) / scale + b_v, dim=-1)      # eq. 4: Softmax((C_ve + C_g)/sqrt(dh))
+        a_e = torch.softmax(c_ve / scale + b_e, dim=-1)              # eq. 6
+        a_g = torch.softmax(c_g / scale + b_g, dim=-1)               # eq. 7
         h_v = a_v @ self.wv1(v)                                      # eq. 5: ... v Wv1             [B, W, d]
         h_e = a_e @ self.wv2(fused)                                  # eq. 6: ... F(v, e) Wv2
         h_g = a_g @ self.wv3(g)                                      # eq. 7: ... g Wv3
+        if self.residual:                                            # completed form: the inputs pass through
+            h_v, h_e, h_g = h_v + v, h_e + fused, h_g + g
         out = torch.cat([h_v, h_e, h_g], dim=-1)                     # [h_v; h_e; h_g]              [B, W, 3d]
         if return_attention:
             return out, {"ve+g": a_v, "ve": a_e, "g": a_g}
         return out
+
+
+    def _offset_biases(self, w: int, device: torch.device) -> tuple:
+        """The three branches' biases b(j - i) as [W, W] matrices (zeros without ``max_offset``)."""
+        if self.offset_bias is None:
+            return 0.0, 0.0, 0.0
+        pos = torch.arange(w, device=device)
+        idx = (pos[None, :] - pos[:, None]).clamp(-self.max_offset, self.max_offset) + self.max_offset   # [W, W]
+        table = self.offset_bias[:, idx]                                                               # [3, W, W]
+        return table[0], table[1], table[2]
 
 
 class ConcatSelfAttention(nn.Module):
@@ -144,7 +167,8 @@ class Audio2Expression(nn.Module):
         if cfg.variant == "no_alignment":
             self.mixer: nn.Module = ConcatSelfAttention(d)
         else:
-            self.mixer = FusedAttn(d, cfg.dh)
+            completed = cfg.variant != "literal"
+            self.mixer = FusedAttn(d, cfg.dh, residual=completed, max_offset=cfg.max_offset if completed else 0)
         self.ffn1 = feed_forward(3 * d, tuple(cfg.ffn_widths), self.m)                 # alpha~ = FFN1(...)
         self.ffn2 = feed_forward(3 * d, tuple(cfg.ffn_widths), 1) if self.refines else None  # tau = FFN2(...)
 
@@ -177,12 +201,18 @@ class Audio2Expression(nn.Module):
         if self.cfg.variant == "no_alignment":
             res = self.mixer(v[:, n:], e[:, n:], g, return_attention)
         else:
-            fused = neighbour_fusion(v, e, n)                   # F(v, e) [B, W, d]
+            fused = neighbour_fusion(v, e, n, mean=self.cfg.variant != "literal")   # F(v, e) [B, W, d]
             res = self.mixer(v[:, n:], fused, g, return_attention)
         h, attn = res if return_attention else (res, None)
         alpha_tilde = self.ffn1(h)                              # [B, W, m]
         tau = self.ffn2(h)[..., 0] if self.ffn2 is not None else torch.zeros_like(alpha_tilde[..., 0])
         return A2EOutput(alpha_tilde=alpha_tilde, tau=tau, attention=attn)
+
+    def normal(self, emotion: str) -> np.ndarray:
+        """The refinement direction w_z [m] this model was trained with (numpy; KeyError naming the emotions)."""
+        if emotion not in self.emotions:
+            raise KeyError(f"unknown emotion {emotion!r}; this model knows {self.emotions}")
+        return self.normals[self.emotions.index(emotion)].detach().cpu().numpy()
 
     def tag_normals(self, tag: torch.Tensor) -> torch.Tensor:
         """w_z of integer tags [B] -> [B, m]."""

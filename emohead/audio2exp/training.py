@@ -256,7 +256,8 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     if cfg.iterations < 1 or cfg.batch_size < 1 or cfg.window < 2:
         raise A2ETrainingError(f"audio2exp.iterations, batch_size must be >= 1 and window >= 2; got "
                                f"{cfg.iterations}, {cfg.batch_size}, {cfg.window}")
-    fp = fingerprint(cfg, seed, planes.normals, ds, store, extra={"speakers": list(train_speakers or []),
+    directions = planes.directions(cfg.refine_along)                  # w_z of eq. 9 (normal or pattern)
+    fp = fingerprint(cfg, seed, directions, ds, store, extra={"speakers": list(train_speakers or []),
                                                                   "alpha_source": alpha_source is not None})
     if main:
         old = _stored_fingerprint(out_dir)
@@ -275,7 +276,7 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
         raise A2ETrainingError(f"expressions are {train[0].alpha.shape[1]}-d but the hyperplanes are {planes.dims}-d")
     silence = silence_features(train)
     sampler = WindowSampler(train, planes.emotions, silence, window=cfg.window, context=cfg.n_neighbors)
-    model = build_model(cfg, info, planes.normals, planes.emotions, seed)
+    model = build_model(cfg, info, directions, planes.emotions, seed)
     model.set_statistics(feature_stats(train), silence)
     model.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)          # Adam, lr 5e-4 (Sec. III-D)

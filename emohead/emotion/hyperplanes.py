@@ -5,6 +5,13 @@ For every emotion z a linear SVM separates the expression parameters of that emo
 not bias the planes, so training samples are drawn evenly over 5 equal-width groups of the mouth
 aspect ratio (MAR) for each class (:mod:`emohead.emotion.balance`).
 
+Refinement directions: the SVM normal w_z is a *filter*, the direction that best detects emotion z
+against the others; the direction in which emotion z actually moves the face is its *activation
+pattern* a_z = Sigma w_z (Haufe et al. 2014, "On the interpretation of weight vectors of linear models
+in multivariate neuroimaging", NeuroImage 87), Sigma being the covariance of the samples the SVM saw.
+Where dimensions are correlated the two differ; for a linear discriminant, a_z points along the class
+mean difference. ``patterns`` holds the unit a_z; :meth:`EmotionHyperplanes.directions` returns either.
+
 Normalisation: with ``normalize=True`` (the default) each stored normal has unit length, so in
 eq. 9, ``alpha^ = alpha~ + tau * w_z``, ``tau`` is a distance in alpha units along the normal. The
 SVM's own scale (``coef_``) and intercept are kept for decision values.
@@ -51,6 +58,7 @@ class EmotionHyperplanes:
     coef: np.ndarray           # [E, m] raw SVM weights
     intercept: np.ndarray      # [E]
     settings: HyperplaneSettings
+    patterns: np.ndarray | None = None   # [E, m] unit activation patterns Sigma w_z (None: an older file)
 
     @property
     def dims(self) -> int:
@@ -66,6 +74,18 @@ class EmotionHyperplanes:
         """w_z [m]."""
         return self.normals[self.index(emotion)]
 
+    def directions(self, kind: str = "normal") -> np.ndarray:
+        """Refinement directions [E, m]: the SVM normals w_z (``"normal"``, eq. 9 as written) or the
+        activation patterns Sigma w_z (``"pattern"``, module docstring)."""
+        if kind == "normal":
+            return self.normals
+        if kind == "pattern":
+            if self.patterns is None:
+                raise HyperplaneError("these hyperplanes were saved without activation patterns; re-run "
+                                      "`emohead fit-hyperplanes` (or notebook 02) to add them")
+            return self.patterns
+        raise HyperplaneError(f"unknown refinement direction {kind!r}; choose 'normal' or 'pattern'")
+
     def decision(self, alpha: np.ndarray) -> np.ndarray:
         """Signed SVM decision values [..., E] (positive: on emotion z's side)."""
         alpha = _check_alpha(alpha, self.dims, "alpha")
@@ -79,7 +99,8 @@ class EmotionHyperplanes:
     def save(self, path: str | Path) -> Path:
         """``path`` (.npz with the arrays) plus ``path`` with .json (emotion names and settings)."""
         path = Path(path).with_suffix(".npz")
-        save_npz_atomic(path, normals=self.normals, coef=self.coef, intercept=self.intercept)
+        extra = {} if self.patterns is None else {"patterns": self.patterns}
+        save_npz_atomic(path, normals=self.normals, coef=self.coef, intercept=self.intercept, **extra)
         write_json_atomic(path.with_suffix(".json"), {"emotions": list(self.emotions),
                                                      "settings": asdict(self.settings)})
         return path
@@ -95,6 +116,7 @@ class EmotionHyperplanes:
             meta = json.loads(meta_path.read_text())
             with np.load(path) as npz:
                 arrays = {k: npz[k] for k in ("normals", "coef", "intercept")}
+                arrays["patterns"] = npz["patterns"] if "patterns" in npz.files else None
         except (KeyError, ValueError, OSError) as err:
             raise HyperplaneError(f"{path}: not a hyperplane file ({err})") from None
         emotions = tuple(meta["emotions"])
@@ -143,7 +165,7 @@ def fit_hyperplanes(alpha: np.ndarray, labels: Sequence[str], mar: np.ndarray | 
         if len(mar) != len(alpha):
             raise HyperplaneError(f"mar has {len(mar)} entries but alpha has {len(alpha)} rows")
     rng = np.random.default_rng(seed)
-    normals, coefs, intercepts, counts = [], [], [], {}
+    normals, patterns, coefs, intercepts, counts = [], [], [], [], {}
     for e in emotions:
         y = labels == e
         idx = mar_balanced_indices(mar, y, groups=mar_groups, rng=rng) if balance_mar else np.arange(len(y))
@@ -153,12 +175,15 @@ def fit_hyperplanes(alpha: np.ndarray, labels: Sequence[str], mar: np.ndarray | 
         coefs.append(w)
         intercepts.append(b)
         normals.append(w / (np.linalg.norm(w) + 1e-12) if normalize else w)
+        pattern = np.cov(alpha[idx], rowvar=False) @ w                  # a_z = Sigma w_z (Haufe et al. 2014)
+        patterns.append(pattern / (np.linalg.norm(pattern) + 1e-12))
         counts[e] = int(len(idx))
     settings = HyperplaneSettings(mar_groups=mar_groups, balance_mar=balance_mar, svm_c=svm_c,
                                   normalize=normalize, seed=seed, n_train=counts)
     return EmotionHyperplanes(emotions=emotions, normals=np.stack(normals).astype(np.float32),
                               coef=np.stack(coefs).astype(np.float32),
-                              intercept=np.asarray(intercepts, np.float32), settings=settings)
+                              intercept=np.asarray(intercepts, np.float32), settings=settings,
+                              patterns=np.stack(patterns).astype(np.float32))
 
 
 def per_emotion_accuracy(planes: EmotionHyperplanes, alpha: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
@@ -173,4 +198,27 @@ def per_emotion_accuracy(planes: EmotionHyperplanes, alpha: np.ndarray, labels: 
         tpr = float((dec[pos, i] > 0).mean())
         tnr = float((dec[~pos, i] <= 0).mean())
         out[e] = 0.5 * (tpr + tnr)
+    return out
+
+
+def offset_alignment(planes: EmotionHyperplanes, alpha: np.ndarray, labels: Sequence[str]) -> dict[str, dict[str, float]]:
+    """How much of each emotion's mean offset lies along its refinement directions.
+
+    For emotion z, the offset is mean(alpha | z) - mean(alpha | not z) over alpha [N, m] with ``labels`` [N];
+    returns {z: {"offset_norm", "cos_normal", "cos_pattern"}} (cosines with w_z and with Sigma w_z; the part of
+    the offset that eq. 9 can reach along one direction is offset_norm * cos).
+    """
+    alpha = _check_alpha(alpha, planes.dims, "alpha")
+    labels = np.asarray(labels)
+    out = {}
+    for i, e in enumerate(planes.emotions):
+        pos = labels == e
+        if not pos.any() or pos.all():
+            continue
+        offset = alpha[pos].mean(0) - alpha[~pos].mean(0)
+        norm = float(np.linalg.norm(offset))
+        row = {"offset_norm": norm, "cos_normal": float(planes.normals[i] @ offset / max(norm, 1e-12))}
+        if planes.patterns is not None:
+            row["cos_pattern"] = float(planes.patterns[i] @ offset / max(norm, 1e-12))
+        out[e] = row
     return out

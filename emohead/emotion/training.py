@@ -121,9 +121,10 @@ def ensure_hyperplanes(ds: ProcessedDataset, cfg: HyperplaneConfig, path: str | 
     if path.is_file():
         planes = EmotionHyperplanes.load(path)
         missing = [e for e in ds.emotions if e not in planes.emotions]
-        if not missing:
+        if not missing and planes.patterns is not None:
             return planes
-        log.warning("%s lacks emotion(s) %s of %s; fitting new hyperplanes", path, missing, ds.root)
+        log.warning("%s lacks %s of %s; fitting new hyperplanes", path,
+                    f"emotion(s) {missing}" if missing else "activation patterns (an older file)", ds.root)
     planes = train_from_dataset(ds, cfg, seed=seed)
     planes.save(path)
     return planes
