@@ -47,8 +47,9 @@ def test_ray_table_layers_rects_and_sampling(render_world):
 
 def test_photometric_training_improves_psnr(render_world, tmp_path):
     """The smoke-sized scene is learnt on CPU: held-out PSNR rises well above the untrained field's."""
-    cfg = _cfg(render_world, iterations=60, refine_start=60, rays_per_batch=256, samples_per_ray=12,
-               checkpoint_every=100, lr=2e-2)
+    # 120 iterations: validation at 20, 40, ... rises 17.7 -> 21.3 dB (60 iterations gave only +2.5 dB: too close)
+    cfg = _cfg(render_world, iterations=120, refine_start=120, rays_per_batch=256, samples_per_ray=12,
+               checkpoint_every=200, lr=2e-2)
     nerf, history = train_nerf(render_world["ds"], cfg, tmp_path / "nerf", progress=False, val_every=20)
     assert history["l_photo"][-1] < 0.5 * history["l_photo"][0]
     assert history["val_psnr"][-1] > history["val_psnr"][0] + 3.0
