@@ -58,6 +58,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
+
+from ..cpu_kernels import training_kernels
 import torch.nn.functional as F
 
 from ..files import save_safetensors_atomic
@@ -481,35 +483,36 @@ def train_syncnet(clips: Sequence[SyncClip], cfg: SyncTrainConfig = SyncTrainCon
     history: dict[str, Any] = {"loss": [], "d_pos": [], "d_neg": []}
     t0 = time.perf_counter()
     model.train()
-    for _ in (bar := tqdm(range(cfg.steps), desc="syncnet training", unit="step", disable=not progress)):
-        segs = []
-        for c in rng.choice(usable, size=cfg.chunks_per_step):
-            w = int(sizes[c])
-            n = min(cfg.chunk_windows, w)
-            i0 = int(rng.integers(w - n + 1))
-            lo, hi = max(0, i0 - cfg.max_shift), min(w, i0 + n + cfg.max_shift)
-            segs.append((clips[c], np.arange(i0, i0 + n), np.arange(lo, hi)))
-        vin = torch.cat([video_windows(c.crops, vi) for c, vi, _ in segs])
-        ain = torch.cat([audio_windows(c.mfcc, ai) for c, _, ai in segs])
-        v = model.forward_lip(model.prepare_video(vin).to(dev))                          # [sum L, E]
-        a = model.forward_aud(ain.to(dev))                                              # [sum A, E]
-        loss = torch.zeros((), device=dev)
-        dp = dn = 0.0
-        vs = as_ = 0
-        for _, vi, ai in segs:
-            shift = torch.as_tensor(ai[None, :] - vi[:, None], device=dev)               # [L, A] j - i
-            l, p, q = _band_loss(v[vs:vs + len(vi)], a[as_:as_ + len(ai)], shift, cfg)
-            loss = loss + l / len(segs)
-            dp, dn = dp + p / len(segs), dn + q / len(segs)
-            vs, as_ = vs + len(vi), as_ + len(ai)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        history["loss"].append(float(loss.detach()))
-        history["d_pos"].append(dp)
-        history["d_neg"].append(dn)
-        bar.set_postfix(loss=f"{float(loss.detach()):.4f}", gap=f"{dn - dp:.3f}")
+    with training_kernels(dev):                                       # cpu_kernels.py: a oneDNN bug
+        for _ in (bar := tqdm(range(cfg.steps), desc="syncnet training", unit="step", disable=not progress)):
+            segs = []
+            for c in rng.choice(usable, size=cfg.chunks_per_step):
+                w = int(sizes[c])
+                n = min(cfg.chunk_windows, w)
+                i0 = int(rng.integers(w - n + 1))
+                lo, hi = max(0, i0 - cfg.max_shift), min(w, i0 + n + cfg.max_shift)
+                segs.append((clips[c], np.arange(i0, i0 + n), np.arange(lo, hi)))
+            vin = torch.cat([video_windows(c.crops, vi) for c, vi, _ in segs])
+            ain = torch.cat([audio_windows(c.mfcc, ai) for c, _, ai in segs])
+            v = model.forward_lip(model.prepare_video(vin).to(dev))                          # [sum L, E]
+            a = model.forward_aud(ain.to(dev))                                              # [sum A, E]
+            loss = torch.zeros((), device=dev)
+            dp = dn = 0.0
+            vs = as_ = 0
+            for _, vi, ai in segs:
+                shift = torch.as_tensor(ai[None, :] - vi[:, None], device=dev)               # [L, A] j - i
+                l, p, q = _band_loss(v[vs:vs + len(vi)], a[as_:as_ + len(ai)], shift, cfg)
+                loss = loss + l / len(segs)
+                dp, dn = dp + p / len(segs), dn + q / len(segs)
+                vs, as_ = vs + len(vi), as_ + len(ai)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            history["loss"].append(float(loss.detach()))
+            history["d_pos"].append(dp)
+            history["d_neg"].append(dn)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", gap=f"{dn - dp:.3f}")
     model.eval()
     history["train_s"] = time.perf_counter() - t0
     history["n_clips"] = len(clips)

@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import AnalyserConfig
+from ..cpu_kernels import training_kernels
 from ..files import save_safetensors_atomic
 from .analyser_data import (AnalyserSamples, crop_box_fraction, crop_box_pixels, crop_frames,
                             landmarks_from_crop, render_samples)
@@ -294,32 +295,33 @@ def train_analyser(cfg: AnalyserConfig, *, image_size: int, seed: int = 0, devic
     t1 = time.perf_counter()
     bar = tqdm(total=total, desc="analyser training", unit="step", disable=not progress)
     model.train()
-    for epoch in range(cfg.epochs):
-        order = gen.permutation(len(train))
-        sums: dict[str, float] = {}
-        tot = 0.0
-        for s in range(steps_per_epoch):
-            batch = _targets(train, order[s * bs:(s + 1) * bs], dev)
-            pred = model.forward_crops(batch["images"])
-            loss, terms = analyser_loss(pred, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-            opt.step()
-            sched.step()
-            tot += float(loss.detach())
-            history["step_loss"].append(float(loss.detach()))
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v
-            bar.update(1)
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        history["loss"].append(tot / steps_per_epoch)
-        history["terms"].append({k: v / steps_per_epoch for k, v in sums.items()})
-        val_m = sample_metrics(model, val, batch_size=max(bs, 128), device=dev)
-        history["val"].append(val_m)
-        log.info("analyser epoch %d/%d: loss %.4f, val landmark %.2f px, alpha rmse %.3f, emotion acc %.3f",
-                 epoch + 1, cfg.epochs, history["loss"][-1], val_m["landmark_px"], val_m["alpha_rmse"],
-                 val_m["emotion_accuracy"])
+    with training_kernels(dev):                                       # cpu_kernels.py: a oneDNN bug
+        for epoch in range(cfg.epochs):
+            order = gen.permutation(len(train))
+            sums: dict[str, float] = {}
+            tot = 0.0
+            for s in range(steps_per_epoch):
+                batch = _targets(train, order[s * bs:(s + 1) * bs], dev)
+                pred = model.forward_crops(batch["images"])
+                loss, terms = analyser_loss(pred, batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+                opt.step()
+                sched.step()
+                tot += float(loss.detach())
+                history["step_loss"].append(float(loss.detach()))
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+            history["loss"].append(tot / steps_per_epoch)
+            history["terms"].append({k: v / steps_per_epoch for k, v in sums.items()})
+            val_m = sample_metrics(model, val, batch_size=max(bs, 128), device=dev)
+            history["val"].append(val_m)
+            log.info("analyser epoch %d/%d: loss %.4f, val landmark %.2f px, alpha rmse %.3f, emotion acc %.3f",
+                     epoch + 1, cfg.epochs, history["loss"][-1], val_m["landmark_px"], val_m["alpha_rmse"],
+                     val_m["emotion_accuracy"])
     bar.close()
     model.eval()
     history["metrics"] = history["val"][-1]

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..config import NerfConfig
+from ..cpu_kernels import training_kernels
 from ..files import atomic_path, move_aside, write_json_atomic
 from ..training_loop import CheckpointedLoop
 from .field import ExpressionField, render_rays
@@ -347,7 +348,8 @@ def train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | 
             history["val_seconds"].append(loop.elapsed())
             bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", psnr=f"{v['psnr']:.2f}")
 
-    loop.run(start, end, cfg.iterations, one_step, desc="nerf", progress=progress)
+    with training_kernels(device):                 # L_cord / L_shape back-propagate through the analyser's convolutions
+        loop.run(start, end, cfg.iterations, one_step, desc="nerf", progress=progress)
     field.eval()
     if end < cfg.iterations:
         return nerf, history
