@@ -74,14 +74,17 @@ def main(argv: list[str] | None = None) -> int:
         "title": f"Audio-expression module against its baselines ({args.profile} profile, held-out clips)",
         "machine": machine(),
         "command": "python benchmarks/a2e_comparison.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "columns": ["predictor", "seeds", "held-out RMSE", "motion corr", "MAR corr", "RMSE below emotion mean"],
+        "columns": ["predictor", "seeds", "held-out RMSE", "offset RMSE", "motion corr", "MAR corr",
+                    "RMSE below emotion mean"],
         "rows": [{"predictor": e["predictor"], "seeds": e["seeds"], "held-out RMSE": cell(e, "rmse"),
+                  "offset RMSE": cell(e, "offset_rmse"),
                   "motion corr": cell(e, "motion_corr"), "MAR corr": cell(e, "mar_corr"),
                   "RMSE below emotion mean": e.get("beats_emotion_mean", "")} for e in summary],
         "notes": [
             f"Mean +- std over seeds {args.seeds}; test clips: {len(ds.clips(split='test'))}; "
             f"{profile.audio2exp.iterations} a2e iterations, d={profile.audio2exp.d}; corpus, features and "
             f"hyperplanes {prep_s:.0f} s, all in {time.perf_counter() - start:.0f} s on {device}. "
+            "Offset RMSE: per-clip mean alpha (the emotion-offset part of the RMSE). "
             "Motion corr: per-clip-centred alpha (0 for audio-blind predictors). MAR corr: mouth openness of the "
             "face driven by the prediction against the clip's true MAR.",
             "Emotion offsets (mean alpha of the emotion minus that of the others, training frames) and their cosine "

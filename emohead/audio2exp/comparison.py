@@ -47,7 +47,7 @@ def compare(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str
             variants: Mapping[str, Mapping[str, Any]], seeds: Sequence[int] = (0,), face_model: Any = None,
             device: str = "cpu", progress: bool = False, models: Mapping[tuple[str, int], Any] | None = None
             ) -> list[dict[str, Any]]:
-    """Rows {"predictor", "seed", "rmse", "motion_corr"[, "mar_corr"]} for the baselines and every variant x seed.
+    """Rows {"predictor", "seed", "rmse", "offset_rmse", "motion_corr"[, "mar_corr"]} for the baselines and every variant x seed.
 
     ``variants``: {name: audio2exp overrides}; each is trained (or reused) in ``out_dir/<name>/seed<s>``.
     ``models``: already trained models by (name, seed), used instead of training (e.g. the notebook's own).
@@ -84,7 +84,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for name in dict.fromkeys(r["predictor"] for r in rows):
         mine = [r for r in rows if r["predictor"] == name]
         entry: dict[str, Any] = {"predictor": name, "seeds": len(mine)}
-        for key in ("rmse", "motion_corr", "mar_corr"):
+        for key in ("rmse", "offset_rmse", "motion_corr", "mar_corr"):
             vals = np.array([r[key] for r in mine if key in r], dtype=np.float64)
             if len(vals):
                 entry[key] = float(vals.mean())
@@ -96,13 +96,13 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def markdown(summary: Sequence[Mapping[str, Any]]) -> str:
-    """A table: predictor | seeds | RMSE | motion corr | MAR corr | beats the emotion mean (mean +- std)."""
+    """A table: predictor | seeds | RMSE | offset RMSE | motion corr | MAR corr | beats the emotion mean (mean +- std)."""
     def cell(e: Mapping[str, Any], key: str) -> str:
         if key not in e:
             return ""
         return f"{e[key]:.3f}" + (f" +- {e[key + '_std']:.3f}" if e.get("seeds", 1) > 1 else "")
-    lines = ["| predictor | seeds | held-out RMSE | motion corr | MAR corr | RMSE below emotion mean |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {e['predictor']} | {e['seeds']} | {cell(e, 'rmse')} | {cell(e, 'motion_corr')} | "
+    lines = ["| predictor | seeds | held-out RMSE | offset RMSE | motion corr | MAR corr | RMSE below emotion mean |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {e['predictor']} | {e['seeds']} | {cell(e, 'rmse')} | {cell(e, 'offset_rmse')} | {cell(e, 'motion_corr')} | "
               f"{cell(e, 'mar_corr')} | {e.get('beats_emotion_mean', '')} |" for e in summary]
     return "\n".join(lines)

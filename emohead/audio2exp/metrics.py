@@ -4,6 +4,9 @@ RMSE over frames and dimensions (Table VI) mixes two things: the clip's emotion 
 clip) and the per-frame motion of lips and timing. A predictor that ignores the audio but knows the tag
 (the emotion mean, :mod:`emohead.audio2exp.baselines`) already gets the first right. So beside RMSE:
 
+- **offset RMSE**: the RMSE of each clip's mean predicted alpha against its mean true alpha (weighted by
+  frames): the part of the RMSE that the emotion offset decides (RMSE^2 = offset^2 + within-clip^2 exactly);
+  the emotion mean gets it as right as knowing the tag allows;
 - **motion correlation**: Pearson correlation of predicted and true alpha after removing each clip's own
   mean from both, pooled over every frame and dimension of the clips: 0 for any audio-blind predictor,
   1 for perfect per-frame motion;
@@ -23,6 +26,13 @@ from ..face.mar import mouth_aspect_ratio
 def rmse(pred: Sequence[np.ndarray], true: Sequence[np.ndarray]) -> float:
     """RMSE over every frame and dimension of paired clips (each [T, m])."""
     sq = sum(float(((np.asarray(p, np.float64) - t) ** 2).sum()) for p, t in zip(pred, true))
+    return float(np.sqrt(sq / max(1, sum(np.asarray(t).size for t in true))))
+
+
+def offset_rmse(pred: Sequence[np.ndarray], true: Sequence[np.ndarray]) -> float:
+    """RMSE of per-clip mean alpha (each clip [T, m] weighted by its T): the emotion-offset part of :func:`rmse`."""
+    sq = sum(len(t) * float(((np.mean(np.asarray(p, np.float64), axis=0) - np.mean(t, axis=0)) ** 2).sum())
+             for p, t in zip(pred, true))
     return float(np.sqrt(sq / max(1, sum(np.asarray(t).size for t in true))))
 
 
@@ -54,8 +64,8 @@ def mar_correlation(face_model, pred: Sequence[np.ndarray], true_mar: Sequence[n
 
 def score(pred: Sequence[np.ndarray], true: Sequence[np.ndarray], true_mar: Sequence[np.ndarray] | None = None,
           face_model=None) -> dict[str, float]:
-    """{"rmse", "motion_corr"[, "mar_corr"]} of predictions against targets (lists of [T, m])."""
-    out = {"rmse": rmse(pred, true), "motion_corr": motion_correlation(pred, true)}
+    """{"rmse", "offset_rmse", "motion_corr"[, "mar_corr"]} of predictions against targets (lists of [T, m])."""
+    out = {"rmse": rmse(pred, true), "offset_rmse": offset_rmse(pred, true), "motion_corr": motion_correlation(pred, true)}
     if true_mar is not None and face_model is not None:
         out["mar_corr"] = mar_correlation(face_model, pred, true_mar)
     return out
