@@ -97,6 +97,12 @@ def _check_audio_expression(m):
     assert set(m["fig11_accuracy"]) == {"fear", "happy", "sad", "angry"}
     assert all(0 <= v <= 1 for v in m["fig11_accuracy"].values())
     assert m["switch_frames"] > 0
+    comparison = m["comparison"]                                  # the module beside its literal form and 3 baselines
+    assert len(comparison) == 5 and any(k.startswith("literal") for k in comparison)
+    for scores in comparison.values():
+        assert 0 <= scores["offset_rmse"] <= scores["rmse"] and -1 <= scores["motion_corr"] <= 1
+    assert abs(comparison["emotion mean (audio-blind, knows the tag)"]["motion_corr"]) < 1e-6
+    assert all(0 < peak <= 1 for peaks in m["attention_peak"].values() for peak in peaks.values())
 
 
 def _check_nerf(m):
