@@ -113,6 +113,8 @@ def _check_nerf(m):
     assert m["refine_losses_logged"] > 0                                     # the L_cord / L_shape stage ran
     assert m["novel_view_frames"] == 5 and len(m["interpolation_verdicts"]) == 5
     assert m["switch_video"]["has_audio"] and m["switch_video"]["n_frames"] == m["switch_video"]["frames"]
+    assert m["mouth_crop_frames"] == 16
+    assert all(-1 <= c <= 1 for c in m["mouth_openness_corr"].values())
 
 
 def _check_evaluation(m):

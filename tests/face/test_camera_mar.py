@@ -56,3 +56,22 @@ def test_mar_formula_numpy_and_torch():
 def test_mar_of_model_mean_is_zero():
     m = build_procedural_model(0)
     assert float(mouth_aspect_ratio(m.mean[m.landmark_ids][:, :2])) < 1e-6
+
+
+def test_mouth_crops_use_one_box_around_the_mouth():
+    from emohead.face.mar import mouth_crops
+
+    T, S = 3, 64
+    frames = np.zeros((T, S, S, 3), np.uint8)
+    lm = np.zeros((T, 68, 2), np.float32)
+    lm[:, :, 0], lm[:, :, 1] = 10, 10                      # the rest of the face, far from the mouth
+    lm[:, 48:68, 0] = np.linspace(30, 40, 20)              # a mouth 10 px wide around (35, 45)
+    lm[:, 48:68, 1] = 45
+    lm[2, 48, 0] = 28                                      # frame 2's mouth is the widest: 12 px
+    frames[:, 45, 35] = 255                                # the mouth centre pixel
+    crops = mouth_crops(frames, lm, margin=0.5)
+    assert crops.shape == (T, 24, 24, 3)                   # 12 px * (1 + 2 * 0.5), the same box for every frame
+    assert (crops.reshape(T, -1).max(1) == 255).all()      # the mouth is inside each crop
+    assert mouth_crops(frames, lm, margin=10).shape[1] == S  # never larger than the frame
+    with pytest.raises(ValueError, match="landmarks"):
+        mouth_crops(frames, lm[:2])
