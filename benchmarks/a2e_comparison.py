@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = {name: VARIANTS[name] for name in args.variants}
     rows = comparison.compare(ds, store, planes, profile.audio2exp, run / "a2e_comparison", variants=variants,
                               seeds=args.seeds, face_model=eh.face.build_procedural_model(), device=device,
-                              progress=True)
+                              progress=True, corrections=[n for n in variants if not VARIANTS[n]])
     summary = comparison.summarise(rows)
     train_alpha = eh.emotion.gather_frames(ds, split="train")
     alignment = eh.emotion.hyperplanes.offset_alignment(planes, train_alpha.alpha, train_alpha.labels)

@@ -43,14 +43,31 @@ def model_predictions(model: Any, tracks: Sequence[Track]) -> list[np.ndarray]:
     return out
 
 
+def per_emotion_correction(model: Any, train: Sequence[Track], test: Sequence[Track], along_normal: bool
+                           ) -> list[np.ndarray]:
+    """The model's test predictions plus, for each clip's emotion z, the mean residual (true - predicted alpha^) of
+    the training clips of z: a constant [m] vector, or only its part along w_z (``along_normal``: what a per-emotion
+    bias on tau could add). An oracle-style probe of how much of the emotion-offset error is a per-emotion bias."""
+    train_pred = model_predictions(model, train)
+    corrections = {}
+    for z in {t.emotion for t in train}:
+        residual = np.concatenate([t.alpha - p for t, p in zip(train, train_pred) if t.emotion == z]).mean(axis=0)
+        if along_normal:
+            w = model.normal(z)
+            residual = float(residual @ w) * w
+        corrections[z] = residual.astype(np.float32)
+    return [p + corrections[t.emotion] for t, p in zip(test, model_predictions(model, test))]
+
+
 def compare(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str | Path, *,
             variants: Mapping[str, Mapping[str, Any]], seeds: Sequence[int] = (0,), face_model: Any = None,
-            device: str = "cpu", progress: bool = False, models: Mapping[tuple[str, int], Any] | None = None
-            ) -> list[dict[str, Any]]:
+            device: str = "cpu", progress: bool = False, models: Mapping[tuple[str, int], Any] | None = None,
+            corrections: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Rows {"predictor", "seed", "rmse", "offset_rmse", "motion_corr"[, "mar_corr"]} for the baselines and every variant x seed.
 
     ``variants``: {name: audio2exp overrides}; each is trained (or reused) in ``out_dir/<name>/seed<s>``.
     ``models``: already trained models by (name, seed), used instead of training (e.g. the notebook's own).
+    ``corrections``: names of variants also scored with :func:`per_emotion_correction` (both forms).
     """
     from .training import train_audio2exp
 
@@ -74,6 +91,11 @@ def compare(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str
                 model, _ = train_audio2exp(ds, store, planes, variant_cfg, Path(out_dir) / name / f"seed{seed}",
                                            seed=seed, device=device, progress=progress)
             rows.append(row(name, seed, model_predictions(model, test)))
+            if name in corrections and model.refines:
+                rows.append(row(f"{name} + per-emotion tau bias (fitted on training)", seed,
+                                per_emotion_correction(model, train, test, along_normal=True)))
+                rows.append(row(f"{name} + per-emotion offset vector (fitted on training)", seed,
+                                per_emotion_correction(model, train, test, along_normal=False)))
     return rows
 
 

@@ -148,3 +148,26 @@ def test_summary_counts_seeds_that_beat_the_emotion_mean():
     assert summary["full"]["rmse"] == pytest.approx(0.6) and summary["full"]["motion_corr_std"] == pytest.approx(0.1414, abs=1e-3)
     table = comparison.markdown(comparison.summarise(rows))
     assert "| full | 2 | 0.600 +- 0.141 |  | 0.600 +- 0.141 |" in table          # no offset RMSE in these rows
+
+
+def test_per_emotion_correction_removes_a_per_emotion_bias(monkeypatch):
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(2)
+    normals = {"happy": np.array([1.0, 0, 0], np.float32), "sad": np.array([0, 1.0, 0], np.float32)}
+    bias = {"happy": np.array([2.0, 0, 1.0]), "sad": np.array([0, -1.0, 0])}
+
+    def track(emotion):
+        return SimpleNamespace(emotion=emotion, alpha=rng.normal(size=(10, 3)).astype(np.float32))
+
+    train = [track(e) for e in ("happy", "sad") * 4]
+    test = [track(e) for e in ("happy", "sad")]
+    predicted = {id(t): t.alpha - bias[t.emotion] for t in train + test}     # a model off by a per-emotion bias
+    model = SimpleNamespace(normal=normals.__getitem__, refines=True)
+    monkeypatch.setattr(comparison, "model_predictions", lambda m, tracks: [predicted[id(t)] for t in tracks])
+    full = comparison.per_emotion_correction(model, train, test, along_normal=False)
+    along = comparison.per_emotion_correction(model, train, test, along_normal=True)
+    for t, f, a in zip(test, full, along):
+        np.testing.assert_allclose(f, t.alpha, atol=1e-5)                       # the whole bias is removed
+        w = normals[t.emotion]
+        np.testing.assert_allclose(a - predicted[id(t)], np.outer(np.ones(10), (bias[t.emotion] @ w) * w), atol=1e-5)
