@@ -118,14 +118,16 @@ def _check_nerf(m):
 
 
 def _check_evaluation(m):
-    systems = ["Ground truth", "EmoHead (full)", "w/o audio-expression alignment", "w/o hyperplane refinement",
-               "w/o emotion control (neutral tag)"]
+    systems = ["Ground truth", "EmoHead (full)", "literal eq. 2-7 (as printed)", "w/o audio-expression alignment",
+               "w/o hyperplane refinement", "w/o emotion control (neutral tag)"]
     assert m["systems"] == systems and len(m["clips"]) == 2                  # smoke: eval.max_test_clips=2
     gt, full = m["results"]["Ground truth"], m["results"]["EmoHead (full)"]
     assert gt["PSNR"] == "inf" and gt["SSIM"] > 0.999 and gt["AUE"] == 0.0
     assert m["fd_name"] == "FD (analyser)" and abs(gt["FD (analyser)"]) < 1e-3
     assert 10.0 < full["PSNR"] < 60.0 and full["FD (analyser)"] > 0
-    assert m["table_I_rows"] == 5 and m["table_IV_rows"] >= 6                # ours + the paper's matching rows
+    assert m["table_I_rows"] == 5 and m["table_IV_rows"] >= 7                # ours + the paper's matching rows
+    assert sorted(m["table_IV_ordering"]) == ["M-LMD", "Sync"]
+    assert all(sorted(order) == sorted(systems[1:5]) for order in m["table_IV_ordering"].values())
 
 
 def _check_demo(m):

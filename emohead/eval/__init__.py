@@ -12,7 +12,7 @@ from .frechet import (ANALYSER_FD_NAME, FID_NAME, feature_frechet_distance, frec
 from .metrics import au_error, emotion_recognition, face_lmd, landmark_distance, mouth_lmd, psnr, ssim
 from .openface import openface_au_error, read_openface_aus
 from .result import EvalError, MetricResult
-from .systems import (FULL, GROUND_TRUTH, NEUTRAL, NO_ALIGNMENT, NO_REFINEMENT, EvaluationResult, SystemSpec,
+from .systems import (FULL, GROUND_TRUTH, LITERAL, NEUTRAL, NO_ALIGNMENT, NO_REFINEMENT, EvaluationResult, SystemSpec,
                       evaluate_run, system_specs)
 from .tables import PAPER_TABLES, ComparisonTable, compare_with_paper, paper_table
 from . import sanity
@@ -24,5 +24,5 @@ __all__ = ["ANALYSER_FD_NAME", "EvalError", "sanity", "FID_NAME", "MetricResult"
            "frechet_distance_sqrtm", "image_frechet_distance", "landmark_distance", "load_inception",
            "load_syncnet", "mfcc", "mouth_lmd", "openface_au_error", "prepare_clip", "psnr", "read_openface_aus",
            "save_syncnet", "ssim", "sync_confidence", "sync_score", "train_syncnet", "FULL", "GROUND_TRUTH", "NEUTRAL",
-           "NO_ALIGNMENT", "NO_REFINEMENT", "EvaluationResult", "SystemSpec", "evaluate_run", "system_specs",
+           "LITERAL", "NO_ALIGNMENT", "NO_REFINEMENT", "EvaluationResult", "SystemSpec", "evaluate_run", "system_specs",
            "PAPER_TABLES", "ComparisonTable", "compare_with_paper", "paper_table"]

@@ -6,6 +6,8 @@ Systems (Table I and the ablations of Table IV):
   analyser's landmark error, ~0, 0; Sync and ER are the real video's);
 * ``EmoHead (full)``: audio -> audio-expression module (FusedAttn, eq. 2-8) -> alpha^ = alpha~ + tau w_z (eq. 9) ->
   head NeRF -> composited over the clip's own torso and background, under the clip's own head poses;
+* ``literal eq. 2-7 (as printed)``: the ``literal`` variant, the paper's FusedAttn without what the default adds
+  (residuals, F as a mean, offset bias; :mod:`emohead.audio2exp.model`), on the full system's NeRF (ours);
 * ``w/o audio-expression alignment``: the ``no_alignment`` variant ([v; e; g] through a plain self-attention layer);
 * ``w/o hyperplane refinement``: the ``no_refinement`` variant; its NeRF is trained on [z; alpha] codes;
 * ``w/o emotion control (neutral tag)``: the full model asked for "neutral" on every clip (ours, a baseline);
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 GROUND_TRUTH = "Ground truth"
 FULL = "EmoHead (full)"
+LITERAL = "literal eq. 2-7 (as printed)"
 NO_ALIGNMENT = "w/o audio-expression alignment"
 NO_REFINEMENT = "w/o hyperplane refinement"
 NEUTRAL = "w/o emotion control (neutral tag)"
@@ -59,6 +62,7 @@ def system_specs(profile: Profile) -> dict[str, SystemSpec | None]:
     specs: dict[str, SystemSpec | None] = {
         GROUND_TRUTH: None,
         FULL: SystemSpec(),
+        LITERAL: SystemSpec("literal", {"audio2exp.variant": "literal"}),
         NO_ALIGNMENT: SystemSpec("no_alignment", {"audio2exp.variant": "no_alignment"}),
         NO_REFINEMENT: SystemSpec("no_refinement", {"audio2exp.variant": "no_refinement"}, code="tag_alpha"),
         NEUTRAL: SystemSpec(tag="neutral"),

@@ -286,6 +286,8 @@ def paper_table(table: str | PaperTable) -> PaperTable:
 SYSTEM_ROWS: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "Ground truth": {"I": "Ground truth", "II": "Ground truth"},
     "EmoHead (full)": {"I": "EmoHead", "II": "EmoHead", "IV": "EmoHead", "VI": "+ L_cord + L_shape"},
+    # ours only: eq. 2-7 exactly as printed (the default completes them; the paper reports one EmoHead row)
+    "literal eq. 2-7 (as printed)": {},
     # Table IV row 1: [v; e; g] -> self-attention transformer instead of FusedAttn (variant "no_alignment")
     "w/o audio-expression alignment": {"IV": "w/o audio expression alignment"},
     # Table IV row 2: renderer input [z; alpha~] instead of alpha~ + tau w_z (variant "no_refinement")

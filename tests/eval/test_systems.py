@@ -9,7 +9,7 @@ import pytest
 
 from emohead.cli import main
 from emohead.config import apply_overrides
-from emohead.eval import GROUND_TRUTH, FULL, NEUTRAL, NO_ALIGNMENT, NO_REFINEMENT, EvalError, evaluate_run, system_specs
+from emohead.eval import GROUND_TRUTH, FULL, LITERAL, NEUTRAL, NO_ALIGNMENT, NO_REFINEMENT, EvalError, evaluate_run, system_specs
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +26,21 @@ def evaluated(render_world, tmp_path_factory):
 
 def test_every_system_gets_every_metric(evaluated):
     result, run, _ = evaluated
-    assert list(result.results) == [GROUND_TRUTH, FULL, NO_ALIGNMENT, NO_REFINEMENT, NEUTRAL]
+    assert list(result.results) == [GROUND_TRUTH, FULL, LITERAL, NO_ALIGNMENT, NO_REFINEMENT, NEUTRAL]
     for system, row in result.results.items():
         assert set(row) == {"SSIM", "PSNR", "M-LMD", "F-LMD", "FD (analyser)", "AUE", "Sync", "ER"}, system
         assert result.samples[system].shape == (12, 32, 32, 3)
     gt = result.results[GROUND_TRUTH]
     assert gt["PSNR"] == math.inf and gt["SSIM"] == pytest.approx(1.0) and gt["AUE"] == 0.0
     assert abs(gt["FD (analyser)"]) < 1e-3                     # a set against itself
-    for system in (FULL, NO_ALIGNMENT, NO_REFINEMENT, NEUTRAL):
+    for system in (FULL, LITERAL, NO_ALIGNMENT, NO_REFINEMENT, NEUTRAL):
         row = result.results[system]
         assert math.isfinite(row["PSNR"]) and row["SSIM"] < 1.0 and row["FD (analyser)"] > 0.0
     # the neutral-tag baseline renders other faces than the full model on the same audio
     assert not np.array_equal(result.samples[FULL], result.samples[NEUTRAL])
     # the ablation variants and the [z; alpha] NeRF were trained and cached in the run folder
-    for folder in ("audio2exp/no_alignment", "audio2exp/no_refinement", "nerf/tag_alpha", "syncnet"):
+    for folder in ("audio2exp/literal", "audio2exp/no_alignment", "audio2exp/no_refinement", "nerf/tag_alpha",
+                   "syncnet"):
         assert (run / folder).is_dir(), folder
 
 
