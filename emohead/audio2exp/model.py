@@ -10,7 +10,7 @@ Variants (``Audio2ExpConfig.variant``):
   (h_v + v, h_e + F, h_g + g, a residual as in every transformer layer), F is a mean over i-n..i instead of a
   sum, and each branch's logits get a learned bias b(j - i) per frame offset. Why: taken as printed, F sums n + 1
   unnormalised frames, the logits are large and the softmax saturates (the literal model's mean largest attention
-  weight is 0.64 in notebook 03's smoke run, the default's 0.23), and without a residual the FFNs see frame i only
+  weight over a 32-frame window is 0.81 in notebook 03's cpu reference, the default's 0.19), and without a residual the FFNs see frame i only
   through a mixture of the window, so alpha~ is piecewise constant. Measured over 5 seeds on the cpu profile
   (README, `benchmarks/a2e_comparison.py`): held-out RMSE 0.685 vs 0.760, motion correlation 0.80 vs 0.58,
   mouth-openness correlation 0.91 vs 0.73 (default vs literal).
