@@ -27,9 +27,10 @@ import emohead as eh  # noqa: E402
 from emohead.audio2exp import comparison  # noqa: E402
 
 VARIANTS = {
-    "default (completed eq. 2-9)": {},
-    "literal eq. 2-9 as printed": {"variant": "literal", "refine_along": "normal"},
-    "completed, refined along Sigma w_z": {"refine_along": "pattern"},
+    "default (completed eq. 2-9, anchored at mu_z)": {},
+    "literal eq. 2-9 as printed": {"variant": "literal", "refine_along": "normal", "tag_anchor": False},
+    "completed eq. 2-9, no anchor (eq. 9 as printed)": {"tag_anchor": False},
+    "completed, anchored, refined along Sigma w_z": {"refine_along": "pattern"},
     "no_alignment (concat + transformer layer)": {"variant": "no_alignment"},
 }
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = {name: VARIANTS[name] for name in args.variants}
     rows = comparison.compare(ds, store, planes, profile.audio2exp, run / "a2e_comparison", variants=variants,
                               seeds=args.seeds, face_model=eh.face.build_procedural_model(), device=device,
-                              progress=True, corrections=[n for n in variants if not VARIANTS[n]])
+                              progress=True, corrections=[n for n in variants if VARIANTS[n] == {"tag_anchor": False}])
     summary = comparison.summarise(rows)
     train_alpha = eh.emotion.gather_frames(ds, split="train")
     alignment = eh.emotion.hyperplanes.offset_alignment(planes, train_alpha.alpha, train_alpha.labels)

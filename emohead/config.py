@@ -152,6 +152,9 @@ class Audio2ExpConfig:
     """'full': eq. 1-9 completed (model.py says how, ours); 'literal': eq. 2-7 as printed; Table IV ablations."""
     refine_along: Literal["pattern", "normal"] = "normal"
     """eq. 9's w_z: the SVM normal as printed ('normal') or its activation pattern Sigma w_z (ours, hyperplanes.py)."""
+    tag_anchor: bool = True
+    """Anchor eq. 9 at the tag's mean training expression: alpha^ = mu_z + alpha~ + tau w_z (ours; model.py says why).
+    False: eq. 9 as printed. Ignored by the 'literal' and 'no_refinement' variants."""
     d: int = 512
     """Common projection width d of E1, E2, E3 (eq. 1; Table IV: 512)."""
     dh: int = 512

@@ -98,7 +98,8 @@ def _check_audio_expression(m):
     assert all(0 <= v <= 1 for v in m["fig11_accuracy"].values())
     assert m["switch_frames"] > 0
     comparison = m["comparison"]                                  # the module beside its literal form and 3 baselines
-    assert len(comparison) == 5 and any(k.startswith("literal") for k in comparison)
+    assert len(comparison) == 6 and any(k.startswith("literal") for k in comparison)
+    assert any("no anchor" in k for k in comparison)
     for scores in comparison.values():
         assert 0 <= scores["offset_rmse"] <= scores["rmse"] and -1 <= scores["motion_corr"] <= 1
     assert abs(comparison["emotion mean (audio-blind, knows the tag)"]["motion_corr"]) < 1e-6

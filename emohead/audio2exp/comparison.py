@@ -39,7 +39,7 @@ def model_predictions(model: Any, tracks: Sequence[Track]) -> list[np.ndarray]:
     out = []
     for t in tracks:
         pred = predict(model, _Features(t))
-        out.append(pred.refined(model.normal(t.emotion)) if model.refines else pred.alpha_tilde)
+        out.append(pred.refined(*model.refinement(t.emotion)) if model.refines else pred.alpha_tilde)
     return out
 
 

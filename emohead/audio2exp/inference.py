@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .data import STREAMS, pad_context
-from .model import Audio2Expression
+from .model import Audio2Expression, refine
 
 
 @dataclass
@@ -28,10 +28,14 @@ class Prediction:
     tau: np.ndarray
     attention: dict[str, np.ndarray] | None = None
 
-    def refined(self, normals: np.ndarray) -> np.ndarray:
-        """eq. 9: alpha^ = alpha~ + tau w; normals [m] (one tag) or [T, m] (a schedule)."""
+    def refined(self, normals: np.ndarray, anchors: np.ndarray | None = None) -> np.ndarray:
+        """eq. 9: alpha^ = (mu +) alpha~ + tau w; normals, anchors [m] (one tag) or [T, m] (a schedule).
+
+        ``pred.refined(*model.refinement("happy"))`` refines for a tag with the model's own w_z and mu_z.
+        """
         normals = np.asarray(normals, dtype=np.float32)
-        return self.alpha_tilde + self.tau[:, None] * normals
+        anchors = None if anchors is None else np.asarray(anchors, dtype=np.float32)
+        return refine(self.alpha_tilde, self.tau, normals, anchors)
 
 
 def window_starts(n_frames: int, window: int, overlap: int) -> list[int]:
@@ -115,12 +119,14 @@ def emotion_normals(model: Audio2Expression, emotion: str, n_frames: int) -> np.
 
 
 def expression_code(model: Audio2Expression, pred: Prediction, normals: np.ndarray | None = None,
-                    tag_value: np.ndarray | float | None = None) -> np.ndarray:
+                    tag_value: np.ndarray | float | None = None, anchors: np.ndarray | None = None) -> np.ndarray:
     """The renderer's condition for one clip: alpha^ [T, m] (full / no_alignment) or [z; alpha~] [T, m + 1]."""
     if model.refines:
         if normals is None:
             raise ValueError("pass the normals (a tag's w_z, a blend or a switch schedule) to refine alpha~")
-        return pred.refined(normals)
+        if model.anchored and anchors is None:
+            raise ValueError("this model refines from the tag's anchor mu_z: pass anchors (model.refinement(...))")
+        return pred.refined(normals, anchors)
     if tag_value is None:
         raise ValueError("the no_refinement variant needs the integer tag z (tag_value) to build [z; alpha~]")
     z = np.broadcast_to(np.asarray(tag_value, np.float32), pred.tau.shape)[:, None]

@@ -134,6 +134,16 @@ class ConcatSelfAttention(nn.Module):
         return out
 
 
+def refine(alpha_tilde, tau, direction, anchor=None):
+    """eq. 9, the one place it is computed: alpha^ = alpha~ + tau w_z, plus the tag's anchor mu_z when the model has one.
+
+    alpha_tilde [..., T, m], tau [..., T], direction w [..., m] or per frame [..., T, m], anchor mu like direction
+    (or None). Works on numpy arrays and torch tensors alike.
+    """
+    out = alpha_tilde + tau[..., None] * direction
+    return out if anchor is None else out + anchor
+
+
 @dataclass
 class A2EOutput:
     """alpha_tilde [B, W, m]; tau [B, W] (zeros for no_refinement); attention maps {name: [B, W, W]}."""
@@ -142,13 +152,15 @@ class A2EOutput:
     tau: torch.Tensor
     attention: dict[str, torch.Tensor] | None = None
 
-    def refined(self, normals: torch.Tensor | None) -> torch.Tensor:
-        """eq. 9: alpha^ = alpha~ + tau w, normals [B, W, m] or [B, m] (None -> alpha~)."""
+    def refined(self, normals: torch.Tensor | None, anchors: torch.Tensor | None = None) -> torch.Tensor:
+        """eq. 9: alpha^ = (mu_z +) alpha~ + tau w; normals, anchors [B, W, m] or [B, m] (normals None -> alpha~)."""
         if normals is None:
             return self.alpha_tilde
         if normals.dim() == 2:
             normals = normals[:, None, :]
-        return self.alpha_tilde + self.tau[..., None] * normals
+        if anchors is not None and anchors.dim() == 2:
+            anchors = anchors[:, None, :]
+        return refine(self.alpha_tilde, self.tau, normals, anchors)
 
 
 class Audio2Expression(nn.Module):
@@ -165,6 +177,7 @@ class Audio2Expression(nn.Module):
         self.m = int(normals.shape[1])
         d = cfg.d
         self.register_buffer("normals", normals.float().clone())                       # w_z [E, m]
+        self.register_buffer("anchors", torch.zeros_like(self.normals))                  # mu_z [E, m] (tag_anchor)
         for s in STREAMS:
             self.register_buffer(f"mean_{s}", torch.zeros(dims[s]))
             self.register_buffer(f"std_{s}", torch.ones(dims[s]))
@@ -183,6 +196,15 @@ class Audio2Expression(nn.Module):
     @property
     def refines(self) -> bool:
         return self.cfg.variant != "no_refinement"
+
+    @property
+    def anchored(self) -> bool:
+        """Whether eq. 9 starts from the tag's mean expression mu_z (``tag_anchor``; never in the literal form)."""
+        return self.cfg.tag_anchor and self.cfg.variant not in ("literal", "no_refinement")
+
+    def set_anchors(self, anchors: torch.Tensor | np.ndarray) -> None:
+        """Store mu_z [E, m], each emotion's mean expression over the training frames."""
+        self.anchors.copy_(torch.as_tensor(np.asarray(anchors, np.float32)))
 
     def set_statistics(self, stats: dict[str, tuple], silence: dict[str, object]) -> None:
         """Store input standardisation (mean, std) and the silence feature per stream (all [D])."""
@@ -226,10 +248,39 @@ class Audio2Expression(nn.Module):
         """w_z of integer tags [B] -> [B, m]."""
         return self.normals[tag]
 
-    def expression_code(self, out: A2EOutput, normals: torch.Tensor | None, tag_value: torch.Tensor | None) -> torch.Tensor:
+    def tag_anchors(self, tag: torch.Tensor) -> torch.Tensor | None:
+        """mu_z of integer tags [B] -> [B, m] (None for a model without anchors)."""
+        return self.anchors[tag] if self.anchored else None
+
+    def refinement(self, emotion: str, to: str | None = None, weight: float | np.ndarray = 0.0,
+                   intensity: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """(w, mu) of eq. 9 for a tag, or a blend (1 - weight) z + weight ``to`` with weight a number or per frame [T]
+        (App. B): w [m] or [T, m], mu likewise (None without anchors). Numpy; KeyError naming the known emotions.
+
+        ``intensity`` s moves the anchor along the way from the neutral one: mu_neutral + s (mu_z - mu_neutral), so with
+        tau scaled by s too (as the renderer does) s = 0 is the neutral face and s = 1 the tag as trained."""
+        names = [emotion] + ([to] if to is not None else [])
+        for name in names:
+            if name not in self.emotions:
+                raise KeyError(f"unknown emotion {name!r}; this model knows {self.emotions}")
+        ia, ib = self.emotions.index(emotion), self.emotions.index(to if to is not None else emotion)
+        w = np.asarray(weight, np.float32)[..., None]                                    # [1] or [T, 1]
+        normals, anchors = self.normals.detach().cpu().numpy(), self.anchors.detach().cpu().numpy()
+        direction = (1.0 - w) * normals[ia] + w * normals[ib]
+        anchor = None
+        if self.anchored:
+            neutral = anchors[self.emotions.index("neutral")] if "neutral" in self.emotions else anchors.mean(axis=0)
+            anchor = neutral + intensity * ((1.0 - w) * anchors[ia] + w * anchors[ib] - neutral)
+        if np.ndim(weight) == 0:
+            direction = direction.reshape(-1)
+            anchor = None if anchor is None else anchor.reshape(-1)
+        return direction.astype(np.float32), None if anchor is None else anchor.astype(np.float32)
+
+    def expression_code(self, out: A2EOutput, normals: torch.Tensor | None, tag_value: torch.Tensor | None,
+                        anchors: torch.Tensor | None = None) -> torch.Tensor:
         """What the renderer is conditioned on: alpha^ [.., m] (eq. 9), or [z; alpha~] [.., m + 1] for no_refinement."""
         if self.refines:
-            return out.refined(normals)
+            return out.refined(normals, anchors)
         if tag_value is None:
             raise ValueError("the no_refinement variant needs the tag z to build [z; alpha~]")
         z = tag_value.to(out.alpha_tilde).expand(out.alpha_tilde.shape[:-1])[..., None]

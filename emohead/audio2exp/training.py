@@ -85,8 +85,13 @@ def load_audio2exp(path: str | Path, device: str | torch.device = "cpu") -> Audi
     cfg_fields = {f.name for f in dataclasses.fields(Audio2ExpConfig)}
     raw = {k: v for k, v in meta["config"].items() if k in cfg_fields}
     raw["ffn_widths"] = tuple(raw.get("ffn_widths", ()))
+    raw.setdefault("tag_anchor", False)                                 # models saved before anchors existed
     cfg = Audio2ExpConfig(**raw)
     state = load_file(str(model_path))
+    if "anchors" not in state:
+        if cfg.tag_anchor:
+            raise ValueError(f"{model_path}: the config asks for tag anchors but the file holds none")
+        state["anchors"] = torch.zeros_like(state["normals"])
     model = Audio2Expression(cfg, meta["dims"], state["normals"], meta["emotions"])
     model.load_state_dict(state)
     model.feature_info = FeatureInfo(dims=meta["dims"], backends=meta["backends"])
@@ -108,8 +113,7 @@ def evaluate(model: Audio2Expression, tracks: Sequence[Track], *, device: str | 
     counts: dict[str, int] = {}
     for t in tracks:
         pred = predict(model, _Features(t), device=device)
-        alpha_hat = pred.refined(model.normals[model.emotions.index(t.emotion)].cpu().numpy()) if model.refines \
-            else pred.alpha_tilde
+        alpha_hat = pred.refined(*model.refinement(t.emotion)) if model.refines else pred.alpha_tilde
         sq.setdefault(t.speaker, []).append(float(((alpha_hat - t.alpha) ** 2).sum()))
         counts[t.speaker] = counts.get(t.speaker, 0) + t.alpha.size
     total = sum(sum(v) for v in sq.values()) / max(1, sum(counts.values()))
@@ -126,6 +130,17 @@ class _Features:
 
 
 # -- training ------------------------------------------------------------------------------------
+def emotion_anchors(tracks: Sequence[Track], emotions: Sequence[str]) -> np.ndarray:
+    """mu_z [E, m]: each emotion's mean expression over the training frames (zeros for an emotion with no clip)."""
+    m = tracks[0].alpha.shape[1]
+    out = np.zeros((len(emotions), m), np.float64)
+    for i, z in enumerate(emotions):
+        frames = [t.alpha for t in tracks if t.emotion == z]
+        if frames:
+            out[i] = np.concatenate(frames).mean(axis=0)
+    return out.astype(np.float32)
+
+
 def fingerprint(cfg: Audio2ExpConfig, seed: int, normals: np.ndarray, ds: Any, store: Any, extra: Any = None) -> str:
     """Hash of everything a trained model depends on (config, seed, hyperplanes, data, features)."""
     h = hashlib.sha256()
@@ -152,7 +167,8 @@ def batch_loss(model: Audio2Expression, batch: dict[str, torch.Tensor], cfg: Aud
     some of its rows: the result is then this shard's part of the global-batch loss (the parts sum to it).
     """
     out = (forward or model)(batch["audio"], batch["emotion"], batch["text"])
-    pred = out.refined(model.tag_normals(batch["tag"])) if model.refines else out.alpha_tilde
+    pred = out.refined(model.tag_normals(batch["tag"]), model.tag_anchors(batch["tag"])) if model.refines \
+        else out.alpha_tilde
     if global_counts is not None:
         n_windows, n_partnered = global_counts
         if cfg.loss == "reg":
@@ -278,6 +294,7 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     sampler = WindowSampler(train, planes.emotions, silence, window=cfg.window, context=cfg.n_neighbors)
     model = build_model(cfg, info, directions, planes.emotions, seed)
     model.set_statistics(feature_stats(train), silence)
+    model.set_anchors(emotion_anchors(train, planes.emotions))
     model.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)          # Adam, lr 5e-4 (Sec. III-D)
     history: dict[str, Any] = {"iteration": [], "loss": [], "val_iteration": [], "val_rmse": [], "seconds": 0.0,

@@ -60,7 +60,8 @@ class EmotionControl:
 
     emotion alone: its tag. With ``to``: a blend (1 - weight) w_emotion + weight w_to, or, with ``switch_at``
     (seconds), w_emotion until then and a linear ramp of ``ramp`` seconds to w_to (App. B (3)). ``tau_scale``
-    multiplies the predicted refinement weight tau (emotion intensity; 1 = as predicted).
+    multiplies the predicted refinement weight tau and, for a model with anchors, moves the anchor that far from the
+    neutral one (emotion intensity; 1 = as predicted, 0 = neutral).
     """
 
     emotion: str
@@ -93,7 +94,8 @@ class EmotionControl:
 def expression_codes(a2e: Any, prediction: Any, control: EmotionControl, fps: float) -> np.ndarray:
     """The renderer's codes [T, m] for an audio-expression prediction under an emotion control.
 
-    Full / no_alignment variants: alpha^ = alpha~ + (tau_scale tau) w (eq. 9), w blended per frame.
+    Full / no_alignment variants: alpha^ = alpha~ + (tau_scale tau) w (eq. 9), w blended per frame; a model with
+    anchors adds mu, blended likewise and moved ``tau_scale`` of the way from the neutral anchor.
     no_refinement: [z; alpha~] with z the (blended) tag index.
     """
     from ..audio2exp.inference import expression_code
@@ -102,15 +104,14 @@ def expression_codes(a2e: Any, prediction: Any, control: EmotionControl, fps: fl
         if name is not None and name not in a2e.emotions:
             raise KeyError(f"unknown emotion {name!r}; the audio-expression model knows {list(a2e.emotions)}")
     n = len(prediction.tau)
-    w = control.weights(n, fps)
-    normals = a2e.normals.detach().cpu().numpy()
-    wa = normals[a2e.emotions.index(control.emotion)]
-    wb = normals[a2e.emotions.index(control.to)] if control.to is not None else wa
-    per_frame = (1.0 - w)[:, None] * wa + w[:, None] * wb                     # [T, m]
+    w = control.weights(n, fps)                                              # [T]
+    per_frame, anchors = a2e.refinement(control.emotion, control.to, w,      # w and mu blended per frame, [T, m]
+                                        intensity=control.tau_scale)
     za = float(a2e.emotions.index(control.emotion))
     zb = float(a2e.emotions.index(control.to)) if control.to is not None else za
     scaled = type(prediction)(alpha_tilde=prediction.alpha_tilde, tau=prediction.tau * control.tau_scale)
-    return expression_code(a2e, scaled, per_frame, tag_value=(1.0 - w) * za + w * zb).astype(np.float32)
+    return expression_code(a2e, scaled, per_frame, tag_value=(1.0 - w) * za + w * zb,
+                           anchors=anchors).astype(np.float32)
 
 
 def check_pairing(a2e: Any, nerf: HeadNerf) -> None:

@@ -19,11 +19,13 @@ EMOTIONS = ["angry", "happy", "neutral"]
 
 
 def tiny_model(variant: str = "full", n: int = 3, window: int = 10, seed: int = 0, d: int = 16,
-               ffn_widths: tuple[int, ...] = (16, 12)) -> Audio2Expression:
+               ffn_widths: tuple[int, ...] = (16, 12), tag_anchor: bool = True) -> Audio2Expression:
     torch.manual_seed(seed)
-    cfg = Audio2ExpConfig(variant=variant, d=d, dh=d, n_neighbors=n, ffn_widths=ffn_widths, window=window)
+    cfg = Audio2ExpConfig(variant=variant, d=d, dh=d, n_neighbors=n, ffn_widths=ffn_widths, window=window,
+                          tag_anchor=tag_anchor)
     normals = torch.nn.functional.normalize(torch.randn(len(EMOTIONS), 10), dim=1)
     model = Audio2Expression(cfg, DIMS, normals, EMOTIONS)
+    model.set_anchors(torch.randn(len(EMOTIONS), 10))                   # mu_z: any values, the tests only need them
     model.feature_info = FeatureInfo(dims=DIMS, backends={"audio": "spectral", "emotion": "prosody", "text": "hashed"})
     return model
 
@@ -163,19 +165,49 @@ def test_sliding_windows_cover_the_clip_and_do_not_depend_on_chunking():
     np.testing.assert_allclose(a.alpha_tilde[:5], first[:5], atol=1e-5)
 
 
-def test_any_tag_and_a_switch_schedule_refine_the_same_prediction():
-    model = tiny_model()
+@pytest.mark.parametrize("tag_anchor", [False, True])
+def test_any_tag_and_a_switch_schedule_refine_the_same_prediction(tag_anchor):
+    model = tiny_model(tag_anchor=tag_anchor)
     rng = np.random.default_rng(1)
     feats = SimpleNamespace(**{s: rng.normal(size=(30, d)).astype(np.float32) for s, d in DIMS.items()})
     pred = predict(model, feats)
-    w = model.normals.numpy()
-    happy = expression_code(model, pred, np.tile(w[1], (30, 1)))
-    np.testing.assert_allclose(happy - pred.alpha_tilde, pred.tau[:, None] * w[1], atol=1e-6)
-    schedule = np.concatenate([np.tile(w[0], (15, 1)), np.tile(w[1], (15, 1))])
-    switched = expression_code(model, pred, schedule)
-    np.testing.assert_allclose(switched[20:], happy[20:], atol=1e-6)
+    w, mu = model.normals.numpy(), model.anchors.numpy()
+    z = EMOTIONS[1]
+    direction, anchor = model.refinement(z)
+    np.testing.assert_allclose(direction, w[1])
+    assert (anchor is None) == (not tag_anchor)
+    happy = expression_code(model, pred, np.tile(direction, (30, 1)), anchors=anchor)
+    expected = pred.tau[:, None] * w[1] + (mu[1] if tag_anchor else 0.0)        # eq. 9 (+ mu_z)
+    np.testing.assert_allclose(happy - pred.alpha_tilde, expected, atol=1e-5)
+    weights = (np.arange(30) >= 15).astype(np.float32)                            # switch at frame 15
+    schedule, anchors = model.refinement(EMOTIONS[0], z, weights)
+    assert schedule.shape == (30, 10) and (anchors is None or anchors.shape == (30, 10))
+    switched = expression_code(model, pred, schedule, anchors=anchors)
+    np.testing.assert_allclose(switched[20:], happy[20:], atol=1e-5)
+    np.testing.assert_allclose(switched[:15], pred.refined(*model.refinement(EMOTIONS[0]))[:15], atol=1e-5)
     with pytest.raises(ValueError, match="normals"):
         expression_code(model, pred)
+    if tag_anchor:
+        with pytest.raises(ValueError, match="anchor"):
+            expression_code(model, pred, schedule)
+    with pytest.raises(KeyError, match="unknown emotion 'joy'"):
+        model.refinement("joy")
+
+
+def test_intensity_moves_the_anchor_from_neutral_and_literal_ignores_anchors():
+    model = tiny_model()
+    mu = model.anchors.numpy()
+    neutral = mu[EMOTIONS.index("neutral")]
+    for s in (0.0, 0.5, 2.0):
+        _, anchor = model.refinement("happy", intensity=s)
+        np.testing.assert_allclose(anchor, neutral + s * (mu[EMOTIONS.index("happy")] - neutral), atol=1e-6)
+    for variant in ("literal", "no_refinement"):
+        assert not tiny_model(variant).anchored and tiny_model(variant).refinement("happy")[1] is None
+    out = model(**random_inputs(2, 3 + 10))
+    tags = torch.tensor([1, 2])
+    np.testing.assert_allclose((out.refined(model.tag_normals(tags), model.tag_anchors(tags))
+                                - out.refined(model.tag_normals(tags))).detach().numpy(),
+                               np.broadcast_to(mu[[1, 2]][:, None, :], (2, 10, 10)), atol=1e-6)
 
 
 def test_warp_track_follows_word_times():

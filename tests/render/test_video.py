@@ -25,18 +25,23 @@ def test_expression_codes_follow_the_control(render_world):
     a2e, ds, store = render_world["a2e"], render_world["ds"], render_world["store"]
     clip = ds.clips(split="test")[0]
     pred = predict(a2e, store.get(clip.id))
-    w = a2e.normals.numpy()
-    idx = {e: a2e.emotions.index(e) for e in ("sad", "happy")}
+    w, mu = a2e.normals.numpy(), a2e.anchors.numpy()
+    assert a2e.anchored and np.abs(mu).max() > 0.1                     # the trained model's mu_z: emotion means
+    idx = {e: a2e.emotions.index(e) for e in ("sad", "happy", "neutral")}
     sad = expression_codes(a2e, pred, EmotionControl("sad"), ds.fps)
-    assert np.allclose(sad, pred.alpha_tilde + pred.tau[:, None] * w[idx["sad"]], atol=1e-6)      # eq. 9
+    assert np.allclose(sad, mu[idx["sad"]] + pred.alpha_tilde + pred.tau[:, None] * w[idx["sad"]], atol=1e-5)  # eq. 9
     blend = expression_codes(a2e, pred, EmotionControl("sad", to="happy", weight=0.25), ds.fps)
-    mix = 0.75 * w[idx["sad"]] + 0.25 * w[idx["happy"]]
-    assert np.allclose(blend, pred.alpha_tilde + pred.tau[:, None] * mix, atol=1e-6)
+    mix, mix_mu = (0.75 * x[idx["sad"]] + 0.25 * x[idx["happy"]] for x in (w, mu))
+    assert np.allclose(blend, mix_mu + pred.alpha_tilde + pred.tau[:, None] * mix, atol=1e-5)
     switch = expression_codes(a2e, pred, EmotionControl("sad", to="happy", switch_at=0.4, ramp=0.2), ds.fps)
     happy = expression_codes(a2e, pred, EmotionControl("happy"), ds.fps)
     assert np.allclose(switch[:10], sad[:10]) and np.allclose(switch[-3:], happy[-3:])
+    # intensity s: tau scaled by s, the anchor moved s of the way from the neutral one (s = 0: neutral face)
+    neutral_face = mu[idx["neutral"]] + pred.alpha_tilde
     double = expression_codes(a2e, pred, EmotionControl("sad", tau_scale=2.0), ds.fps)
-    assert np.allclose(double - pred.alpha_tilde, 2 * (sad - pred.alpha_tilde), atol=1e-5)
+    assert np.allclose(double - neutral_face, 2 * (sad - neutral_face), atol=1e-4)
+    zero = expression_codes(a2e, pred, EmotionControl("sad", tau_scale=0.0), ds.fps)
+    assert np.allclose(zero, neutral_face, atol=1e-5)
     with pytest.raises(KeyError, match="unknown emotion 'joy'"):
         expression_codes(a2e, pred, EmotionControl("joy"), ds.fps)
     with pytest.raises(ValueError, match="blend weight"):

@@ -53,9 +53,10 @@ def test_codes_follow_eq9_blend_and_switch(mixer, widget_world):
     code_a = mixer.codes(s.replace(blend=0.0))
     code_b = mixer.codes(s.replace(blend=1.0))
     np.testing.assert_allclose(mixer.codes(), 0.7 * code_a + 0.3 * code_b, atol=1e-5)      # linear in lambda
-    w_a = a2e.normals[a2e.emotions.index("neutral")].detach().numpy()
-    np.testing.assert_allclose(code_a, pred.alpha_tilde + 2.0 * pred.tau[:, None] * w_a, atol=1e-5)  # eq. 9
-    np.testing.assert_allclose(mixer.codes(s.replace(tau_scale=0.0)), pred.alpha_tilde, atol=1e-6)
+    w_a, mu_a = a2e.refinement("neutral")
+    mu_a = mu_a if mu_a is not None else 0.0                    # emotion A is neutral: intensity leaves mu as it is
+    np.testing.assert_allclose(code_a, mu_a + pred.alpha_tilde + 2.0 * pred.tau[:, None] * w_a, atol=1e-5)  # eq. 9
+    np.testing.assert_allclose(mixer.codes(s.replace(tau_scale=0.0, blend=1.0)), mu_a + pred.alpha_tilde, atol=1e-5)
     # switch at t_s with a ramp: emotion A before, B after the ramp, exactly what EmotionControl gives
     t_s = round(mixer.duration / 3, 2)
     mixer.set(switch=True, switch_at=t_s)
