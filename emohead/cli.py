@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--switch-at", type=float, default=None, help="switch to --to at this time (seconds)")
     p.add_argument("--ramp", type=float, default=0.5, help="seconds the switch takes (default 0.5)")
     p.add_argument("--sweep", action="store_true", help="interpolate from --emotion to --to over the whole clip")
-    p.add_argument("--tau-scale", type=float, default=1.0, help="scale the predicted intensity tau (default 1)")
+    p.add_argument("--tau-scale", type=float, default=1.0, help="emotion intensity: scales tau and moves the tag's anchor from neutral (0 neutral, 1 as trained)")
     p.add_argument("--yaw-sweep", type=float, default=0.0, metavar="DEG",
                    help="novel views: turn the head +-DEG degrees over the clip (Fig. 4)")
     p.set_defaults(func=cmd_render)

@@ -2,7 +2,8 @@
 
 Per frame i the module reads audio v~_i, audio emotion e~_i and the text g~_i of the word spoken at i,
 and predicts expression parameters alpha~_i [m] and a refinement weight tau_i; with the emotion
-hyperplane normal w_z of the tag z the output is alpha^_i = alpha~_i + tau_i w_z (eq. 9).
+hyperplane normal w_z of the tag z the output is alpha^_i = alpha~_i + tau_i w_z (eq. 9). By default eq. 9 starts
+from the tag's mean training expression mu_z: alpha^_i = mu_z + alpha~_i + tau_i w_z (``tag_anchor``, below).
 
 Variants (``Audio2ExpConfig.variant``):
 
@@ -11,12 +12,18 @@ Variants (``Audio2ExpConfig.variant``):
   sum, and each branch's logits get a learned bias b(j - i) per frame offset. Why: taken as printed, F sums n + 1
   unnormalised frames, the logits are large and the softmax saturates (the literal model's mean largest attention
   weight over a 32-frame window is 0.81 in notebook 03's cpu reference, the default's 0.19), and without a residual the FFNs see frame i only
-  through a mixture of the window, so alpha~ is piecewise constant. Measured over 5 seeds on the cpu profile
-  (README, `benchmarks/a2e_comparison.py`): held-out RMSE 0.685 vs 0.760, motion correlation 0.80 vs 0.58,
-  mouth-openness correlation 0.91 vs 0.73 (default vs literal).
-- ``literal``: eq. 2-7 exactly as printed (an ablation): F a sum, no residual, no offset bias.
+  through a mixture of the window, so alpha~ is piecewise constant.
+  The anchor (``tag_anchor=True``): in eq. 9 as printed alpha~ and tau are read from the audio alone and the tag acts
+  along one direction, so each clip's mean expression (its emotion offset) must be guessed from audio; the guess
+  varies from clip to clip, and a per-emotion correction fitted after training does not remove it. Starting from
+  mu_z, the network learns only what the tag does not tell (mouth motion, intensity); any tag still applies to any
+  audio (Fig. 11), and blends and switches blend mu like w.
+  Measured over 5 seeds on the cpu profile's held-out clips (README, `benchmarks/a2e_comparison.py`), RMSE / offset
+  RMSE / motion correlation / mouth-openness correlation: default 0.509 / 0.391 / 0.82 / 0.94; without the anchor
+  0.685 / 0.589 / 0.80 / 0.91; literal 0.760 / 0.583 / 0.58 / 0.73; the audio-blind emotion mean 0.728 / 0.450 / 0 / 0.43.
+- ``literal``: eq. 2-9 exactly as printed (an ablation): F a sum, no residual, no offset bias, no anchor.
 - ``no_alignment``: "w/o audio expression alignment": [v; e; g] concatenated and passed through one
-  standard self-attention transformer layer instead of FusedAttn (no fusion F).
+  standard self-attention transformer layer instead of FusedAttn (no fusion F); anchored like the default.
 - ``no_refinement``: "w/o hyperplane refinement": no tau, no w_z; the module predicts alpha~ and the
   renderer receives [z; alpha~] with z the integer tag (:meth:`Audio2Expression.expression_code`).
 

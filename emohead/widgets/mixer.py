@@ -1,13 +1,14 @@
 """The emotion mixer: an ipywidgets control of EmoHead's emotion while the person talks (Table III, App. B).
 
 The audio-expression module is run once on the clip's audio (alpha~ [T, m] and tau [T] do not depend on the tag);
-every control then only changes which normal refines alpha~ at each frame (eq. 9):
+every control then only changes which normal (and anchor) refines alpha~ at each frame (eq. 9, anchored):
 
-    alpha^_i = alpha~_i + (s tau_i) w_i,
-    w_i = (1 - lambda) w_A + lambda w_B                   (blend, App. B (2))
-    w_i = w_A before t_s, a ramp to w_B after it            (switch while talking, App. B (3))
+    alpha^_i = mu_i + alpha~_i + (s tau_i) w_i,
+    w_i = (1 - lambda) w_A + lambda w_B                   (blend, App. B (2); mu_i likewise)
+    w_i = w_A before t_s, a ramp to w_B after it            (switch while talking, App. B (3); mu_i likewise)
 
-with s the intensity slider (``tau_scale``). A slider move re-renders one frame (the one under the time slider) with
+with s the intensity slider (``tau_scale``), which also moves mu_i s of the way from the neutral anchor (s = 0: the
+neutral face; a model trained with ``tag_anchor=False`` has no mu). A slider move re-renders one frame (the one under the time slider) with
 the chosen renderer (:mod:`emohead.widgets.preview`); the export button renders the whole clip and writes an mp4
 with the clip's audio. Everything the widgets do is also a method (``set``, ``frame_image``, ``strip``, ``export``,
 ``measure_latency``), so notebooks run under Papermill and tests drive it without a browser.
