@@ -261,6 +261,8 @@ class EvalConfig:
     """SyncNet training steps on ground-truth training clips (ours; ~30 s on 2 cores, see eval/syncnet.py)."""
     inception_path: str = ""
     """Inception-v3 weights for FID (local file; Sec. IV); empty: the analyser's embedding, reported as "FD (analyser)"."""
+    trust_torchscript: bool = False
+    """Allow a TorchScript ``inception_path`` (TorchScript runs code stored in the file: only for files you trust)."""
 
 
 @dataclass(frozen=True)

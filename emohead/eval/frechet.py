@@ -11,7 +11,8 @@ trace term takes Tr((S_r S_g)^(1/2)) as the sum of the square roots of the eigen
 
 Inception weights by path (no download, ever): :func:`load_inception` accepts
 - a TorchScript Inception such as NVIDIA's ``inception-2015-12-05.pt`` (StyleGAN2-ADA/3, clean-fid),
-  called on uint8 [N, 3, H, W] with ``return_features=True`` when its forward takes that argument;
+  called on uint8 [N, 3, H, W] with ``return_features=True`` when its forward takes that argument; TorchScript
+  runs code stored in the file, so it is loaded only with ``trust_torchscript=True`` (``eval.trust_torchscript``);
 - torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth`` when the optional ``torch-fidelity``
   package is installed (torchmetrics' own ``NoTrainInceptionV3``).
 Without Inception weights the same distance is taken on the face analyser's 256-d penultimate
@@ -112,14 +113,33 @@ class InceptionFeatures(nn.Module):
         return out.reshape(len(x), -1)
 
 
-def load_inception(path: str | Path) -> InceptionFeatures:
-    """Inception-v3 feature network from a local file (formats in the module docstring); never downloads."""
+def is_torchscript(path: Path) -> bool:
+    """Whether a file is a TorchScript archive (a zip holding a ``code/`` folder), judged without loading it."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any("/code/" in name for name in z.namelist())
+
+
+def load_inception(path: str | Path, *, trust_torchscript: bool = False) -> InceptionFeatures:
+    """Inception-v3 feature network from a local file (formats in the module docstring); never downloads.
+
+    A TorchScript file runs code of its own when loaded: it is refused unless ``trust_torchscript``."""
     path = Path(path)
     if not path.is_file():
         raise EvalError(f"Inception weights {path} do not exist (eval inception_path)")
-    try:
-        net = torch.jit.load(str(path), map_location="cpu").eval()
-    except Exception as jit_err:                                     # not TorchScript: torch-fidelity weights?
+    if is_torchscript(path) and not trust_torchscript:
+        raise EvalError(f"Inception weights {path} are TorchScript, which runs code stored in the file; set "
+                        "eval.trust_torchscript=true only if you trust where it came from")
+    if is_torchscript(path):
+        try:
+            net = torch.jit.load(str(path), map_location="cpu").eval()
+        except Exception as err:
+            raise EvalError(f"Inception weights {path}: a TorchScript archive that does not load ({err})") from None
+    else:                                                            # not TorchScript: torch-fidelity weights?
+        jit_err = "no TorchScript code inside"
         try:
             from torchmetrics.image.fid import NoTrainInceptionV3
             from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
@@ -174,7 +194,8 @@ def _uint8_nchw(frames: Any, name: str) -> torch.Tensor:
 
 
 def image_frechet_distance(real: Any, fake: Any, *, inception_path: str | Path | None = None,
-                           analyser: nn.Module | None = None, batch_size: int = 32) -> MetricResult:
+                           analyser: nn.Module | None = None, batch_size: int = 32,
+                           trust_torchscript: bool = False) -> MetricResult:
     """FID on Inception features when ``inception_path`` is given, else "FD (analyser)" on ``analyser``.
 
     real (ground-truth frames) and fake (generated frames): uint8 [N, H, W, 3], N >= 2 each. The
@@ -185,7 +206,7 @@ def image_frechet_distance(real: Any, fake: Any, *, inception_path: str | Path |
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     if inception_path:
-        net: nn.Module = load_inception(inception_path)
+        net: nn.Module = load_inception(inception_path, trust_torchscript=trust_torchscript)
         name = FID_NAME
     elif analyser is not None:
         from ..face.analyser import FaceAnalyser

@@ -146,6 +146,7 @@ class Evaluator:
     sample_rate: int
     device: str
     inception_path: str = ""
+    trust_torchscript: bool = False
     real_aus: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -178,7 +179,7 @@ class Evaluator:
             "SSIM": ssim(fake, real), "PSNR": psnr(fake, real),                       # Sec. IV: image quality
             "M-LMD": mouth_lmd(lm, real_lm), "F-LMD": face_lmd(lm, real_lm),           # mouth 48-67 / all 68
             "FD": image_frechet_distance(real, fake, inception_path=self.inception_path or None,
-                                         analyser=self.analyser),
+                                         analyser=self.analyser, trust_torchscript=self.trust_torchscript),
             "AUE": au_error(np.concatenate([a.au for a in analysis]), np.concatenate(self.real_aus)),
             "Sync": sync_score(syncs),
             "ER": emotion_recognition([a.emotion_probs for a in analysis], [c.emotion for c in self.clips],
@@ -290,7 +291,8 @@ def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, 
     clips = load_test_clips(ds, speaker, size, max_clips=profile.eval.max_test_clips,
                             max_frames=profile.eval.max_frames_per_clip)
     syncnet = ensure_syncnet(ds, profile.eval, run_dir, device=device, progress=progress, frame_size=size)
-    judge = Evaluator(analyser, syncnet, clips, ds.fps, ds.sample_rate, device, profile.eval.inception_path)
+    judge = Evaluator(analyser, syncnet, clips, ds.fps, ds.sample_rate, device, profile.eval.inception_path,
+                      profile.eval.trust_torchscript)
 
     results, details, samples = {}, {}, {}
     for name, spec in tqdm(specs.items(), desc="evaluating systems", unit="system", disable=not progress):

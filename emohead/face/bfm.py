@@ -1,6 +1,7 @@
 """Load 3DDFA-format Basel Face Model files (e.g. 3DDFA_V2's ``bfm_noneck_v3.pkl``).
 
-Expected keys (pickle dict or .npz): ``u`` [3N, 1] mean shape, ``w_shp`` [3N, S] identity basis,
+Expected keys (.npz or MATLAB .mat; a pickle only when the caller trusts it, ``trust_pickle=True``, since
+unpickling runs code stored in the file): ``u`` [3N, 1] mean shape, ``w_shp`` [3N, S] identity basis,
 ``w_exp`` [3N, 10] expression basis, ``tri`` [F, 3] or [3, F] (0- or 1-based) triangles,
 ``keypoints`` [204] indices into the flattened 3N vector (68 landmark vertices x (x, y, z)).
 The 3N layout is interleaved ``[x0, y0, z0, x1, ...]`` and is reshaped to [N, 3].
@@ -26,12 +27,19 @@ log = logging.getLogger(__name__)
 REQUIRED_KEYS = ("u", "w_shp", "w_exp", "tri", "keypoints")
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path, trust_pickle: bool) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"BFM file {path} does not exist")
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+    if path.suffix == ".mat":
+        from scipy.io import loadmat
+        return {k: v for k, v in loadmat(str(path)).items() if not k.startswith("__")}
+    if not trust_pickle:
+        raise ValueError(f"BFM file {path}: only .npz and .mat are read; a {path.suffix or 'suffix-less'} file may be a "
+                         "pickle, and unpickling runs code stored in it. Convert it once with "
+                         "emohead.face.bfm.convert_to_npz(path, out, trust_pickle=True) if you trust where it came from")
     with open(path, "rb") as fh:
         data = pickle.load(fh)
     if not isinstance(data, dict):
@@ -46,10 +54,18 @@ def _outward_fraction(mean: np.ndarray, tri: np.ndarray) -> float:
     return float(np.mean(np.sum(n * c, axis=1) > 0))
 
 
-def load_bfm_3ddfa(path: str | Path) -> MorphableModel:
-    """Read a 3DDFA-format BFM (.pkl or .npz) into a :class:`MorphableModel`."""
+def convert_to_npz(path: str | Path, out: str | Path, *, trust_pickle: bool = False) -> Path:
+    """Write a 3DDFA-format BFM (e.g. ``bfm_noneck_v3.pkl``) as an .npz that loads without unpickling."""
+    data = _read(Path(path), trust_pickle)
+    out = Path(out)
+    np.savez(out, **{k: np.asarray(data[k]) for k in REQUIRED_KEYS if k in data})
+    return out
+
+
+def load_bfm_3ddfa(path: str | Path, *, trust_pickle: bool = False) -> MorphableModel:
+    """Read a 3DDFA-format BFM (.npz, .mat; a pickle only with ``trust_pickle``) into a :class:`MorphableModel`."""
     path = Path(path)
-    data = _read(path)
+    data = _read(path, trust_pickle)
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise ValueError(f"BFM file {path}: missing key(s) {missing}; expected {list(REQUIRED_KEYS)}")

@@ -24,7 +24,11 @@ def load_funasr_state(path: Path) -> dict:
     """The state dict in a FunASR ``model.pt`` (unwrapping 'state_dict'/'model' and 'module.' as FunASR does)."""
     import torch
 
-    state = torch.load(path, map_location="cpu")
+    try:                                    # tensors only: a pickle from outside the project never runs code here
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ConfigError(f"{path}: not a plain state dict that loads with weights_only=True ({err}); "
+                          "re-save it as one (torch.save(model.state_dict(), ...))") from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]

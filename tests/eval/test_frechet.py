@@ -48,14 +48,19 @@ def test_fid_from_a_torchscript_path(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "inception.pt"
     torch.jit.script(_TinyInception().eval()).save(str(path))
-    net = load_inception(path)
+    with pytest.raises(EvalError, match="trust_torchscript") as refused:     # TorchScript runs code: opt-in only
+        load_inception(path)
+    assert "inception.pt" in str(refused.value)
+    with pytest.raises(EvalError, match="trust_torchscript"):
+        image_frechet_distance(np.zeros((4, 8, 8, 3), np.uint8), np.zeros((4, 8, 8, 3), np.uint8), inception_path=path)
+    net = load_inception(path, trust_torchscript=True)
     assert net.return_features and net.num_features == 16
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, (40, 24, 24, 3), dtype=np.uint8)
     dark = (real // 3).astype(np.uint8)
-    same = image_frechet_distance(real, real, inception_path=path)
+    same = image_frechet_distance(real, real, inception_path=path, trust_torchscript=True)
     assert same.name == FID_NAME and abs(same.value) < 1e-3
-    assert image_frechet_distance(real, dark, inception_path=path).value > 1e-2
+    assert image_frechet_distance(real, dark, inception_path=path, trust_torchscript=True).value > 1e-2
     with pytest.raises(EvalError, match="nope.pt"):
         load_inception(tmp_path / "nope.pt")
     with pytest.raises(EvalError, match="inception_path"):

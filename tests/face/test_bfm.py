@@ -5,8 +5,10 @@ import pickle
 
 import numpy as np
 import pytest
+from scipy.io import savemat
 
 from emohead.face import PARSING_LABELS, load_bfm_3ddfa
+from emohead.face.bfm import convert_to_npz
 
 
 def _tiny_bfm(n: int = 120, seed: int = 0) -> dict:
@@ -35,11 +37,42 @@ def _write_pkl(path, d):
         pickle.dump({k: v for k, v in d.items() if not k.startswith("_")}, fh)
 
 
-def test_load_pickle(tmp_path):
+def _write_npz(path, d):
+    np.savez(path, **{k: v for k, v in d.items() if not k.startswith("_")})
+
+
+class _Payload:
+    """A pickle that creates a file when unpickled: what a crafted 'BFM' could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_is_never_unpickled_unless_trusted(tmp_path):
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "bfm_noneck_v3.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump({"u": _Payload(marker)}, fh)
+    with pytest.raises(ValueError, match="only .npz and .mat") as e:
+        load_bfm_3ddfa(path)
+    assert "bfm_noneck_v3.pkl" in str(e.value) and not marker.exists()
+
+
+def test_load_trusted_pickle_and_convert_it(tmp_path):
     d = _tiny_bfm()
     path = tmp_path / "bfm_noneck_v3.pkl"
     _write_pkl(path, d)
-    m = load_bfm_3ddfa(path)
+    converted = convert_to_npz(path, tmp_path / "bfm.npz", trust_pickle=True)
+    for m in (load_bfm_3ddfa(path, trust_pickle=True), load_bfm_3ddfa(converted)):
+        _check_tiny(m, d)
+    savemat(tmp_path / "bfm.mat", {k: v for k, v in d.items() if not k.startswith("_")})
+    _check_tiny(load_bfm_3ddfa(tmp_path / "bfm.mat"), d)
+
+
+def _check_tiny(m, d):
     n = len(d["_pts"])
     assert m.mean.shape == (n, 3) and m.shape_basis.shape == (n, 3, 40) and m.expression_basis.shape == (n, 3, 10)
     np.testing.assert_allclose(m.mean, d["_pts"] * 1e4, rtol=1e-5)           # interleaved x, y, z
@@ -70,11 +103,11 @@ def test_load_npz_zero_based_f3(tmp_path):
 def test_missing_key_named(tmp_path):
     d = _tiny_bfm()
     del d["w_exp"]
-    path = tmp_path / "bad.pkl"
-    _write_pkl(path, d)
+    path = tmp_path / "bad.npz"
+    _write_npz(path, d)
     with pytest.raises(ValueError, match=r"w_exp") as e:
         load_bfm_3ddfa(path)
-    assert "bad.pkl" in str(e.value)
+    assert "bad.npz" in str(e.value)
 
 
 @pytest.mark.parametrize("key,value", [
@@ -84,8 +117,8 @@ def test_missing_key_named(tmp_path):
 def test_wrong_shape_named(tmp_path, key, value):
     d = _tiny_bfm()
     d[key] = value
-    path = tmp_path / "bad.pkl"
-    _write_pkl(path, d)
+    path = tmp_path / "bad.npz"
+    _write_npz(path, d)
     with pytest.raises(ValueError, match=key):
         load_bfm_3ddfa(path)
 

@@ -116,3 +116,28 @@ def test_funasr_transcript_backend_with_a_funasr_format_result():
 def test_funasr_asr_directory_without_config(tmp_path):
     with pytest.raises(ConfigError, match=r"features.asr_path=.*lacks \['config.yaml'\]"):
         build_extractors(FeatureConfig(transcript_backend="funasr", asr_path=str(tmp_path)))
+
+
+class _Payload:
+    """A pickle that creates a file when unpickled: what a crafted model.pt could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_funasr_state_is_loaded_with_weights_only(tmp_path):
+    import torch
+
+    from emohead.features.emotion2vec import load_funasr_state
+
+    good = tmp_path / "good.pt"
+    torch.save({"model": {"module.w": torch.ones(2)}}, good)
+    assert list(load_funasr_state(good)) == ["w"]                    # unwrapped as FunASR does
+    marker, bad = tmp_path / "payload-ran", tmp_path / "model.pt"
+    torch.save({"model": _Payload(marker)}, bad)
+    with pytest.raises(ConfigError, match="weights_only") as e:
+        load_funasr_state(bad)
+    assert "model.pt" in str(e.value) and not marker.exists()
