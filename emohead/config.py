@@ -153,8 +153,7 @@ class Audio2ExpConfig:
     refine_along: Literal["pattern", "normal"] = "normal"
     """eq. 9's w_z: the SVM normal as printed ('normal') or its activation pattern Sigma w_z (ours, hyperplanes.py)."""
     tag_anchor: bool = True
-    """Anchor eq. 9 at the tag's mean training expression: alpha^ = mu_z + alpha~ + tau w_z (ours; model.py says why).
-    False: eq. 9 as printed. Ignored by the 'literal' and 'no_refinement' variants."""
+    """eq. 9 anchored at the tag's mean training expression, alpha^ = mu_z + alpha~ + tau w_z (ours; False: as printed)."""
     d: int = 512
     """Common projection width d of E1, E2, E3 (eq. 1; Table IV: 512)."""
     dh: int = 512
@@ -262,7 +261,7 @@ class EvalConfig:
     inception_path: str = ""
     """Inception-v3 weights for FID (local file; Sec. IV); empty: the analyser's embedding, reported as "FD (analyser)"."""
     trust_torchscript: bool = False
-    """Allow a TorchScript ``inception_path`` (TorchScript runs code stored in the file: only for files you trust)."""
+    """Allow a TorchScript ``inception_path``, which runs code stored in the file (ours; only for files you trust)."""
 
 
 @dataclass(frozen=True)
@@ -421,6 +420,31 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported field type {_type_name(tp)}")
 
 
+POSITIVE_FIELDS = frozenset({
+    "fps", "sample_rate", "expression_dims", "shape_dims", "n_actors", "n_sentences", "n_test_sentences",
+    "emotions_per_sentence", "image_size", "n_voices", "audio_dim", "emotion_dim", "text_dim", "hashed_dim",
+    "input_size", "n_train", "n_val", "epochs", "batch_size", "lr", "width", "mar_groups", "svm_c", "d", "dh",
+    "window", "iterations", "checkpoint_every", "crop_mead", "crop_cremad", "hash_levels", "hash_features",
+    "hash_log2_size", "rays_per_batch", "samples_per_ray", "final_lr_fraction", "hidden", "max_resolution",
+    "grid_resolution", "grid_every", "box_margin", "syncnet_steps"})
+"""Numeric settings that must be > 0 (checked whenever a config is built or overridden)."""
+
+
+def _check_range(name: str, value: Any, where: str) -> None:
+    """Raise naming the setting when a numeric value is out of its range (> 0, or >= 0 for the others)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, tuple):
+            for v in value:
+                _check_range(name, v, where)
+        return
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{where}: {value!r} is not a finite number")
+    if name in POSITIVE_FIELDS and value <= 0:
+        raise ConfigError(f"{where}: must be > 0, got {value!r}")
+    if name not in POSITIVE_FIELDS and name != "seed" and value < 0:
+        raise ConfigError(f"{where}: must be >= 0, got {value!r}")
+
+
 def _from_dict(cls: type, data: Mapping[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -429,6 +453,8 @@ def _from_dict(cls: type, data: Mapping[str, Any], where: str) -> Any:
         raise ConfigError(f"{where or cls.__name__}: unknown field(s) {unknown}; "
                           f"valid fields of {cls.__name__}: {sorted(names)}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
+    for k, v in kwargs.items():
+        _check_range(k, v, f"{where}.{k}" if where else k)
     return cls(**kwargs)
 
 
@@ -456,6 +482,7 @@ def apply_overrides(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
             raise ConfigError(f"override {path!r}: unknown field {name!r} of {target_cls.__name__}; "
                               f"valid fields: {valid}")
         new_value = _coerce(value, hints[name], path)
+        _check_range(name, new_value, path)
         updated = dataclasses.replace(target, **{name: new_value})
         result = updated if stage is None else dataclasses.replace(result, **{stage: updated})
     return result

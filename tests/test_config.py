@@ -126,3 +126,28 @@ def test_load_config_errors_name_the_file_and_field(tmp_path):
 ])
 def test_parse_override(text, expected):
     assert C.parse_override(text) == expected
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"audio2exp.lr": -1e-3}, r"audio2exp.lr: must be > 0, got -0.001"),
+    ({"nerf.lr": 0.0}, r"nerf.lr: must be > 0"),
+    ({"nerf.iterations": 0}, r"nerf.iterations: must be > 0"),
+    ({"audio2exp.batch_size": -4}, r"audio2exp.batch_size: must be > 0"),
+    ({"synth.image_size": 0}, r"synth.image_size: must be > 0"),
+    ({"audio2exp.rho": -0.5}, r"audio2exp.rho: must be >= 0"),
+    ({"nerf.lambda_cord": float("inf")}, r"nerf.lambda_cord: inf is not a finite number"),
+    ({"audio2exp.ffn_widths": [64, -1]}, r"audio2exp.ffn_widths: must be >= 0"),
+])
+def test_out_of_range_settings_are_refused_at_parse_time(override, message):
+    with pytest.raises(C.ConfigError, match=message):
+        C.load_profile("smoke", override)
+    data = C.to_dict(C.load_profile("smoke"))
+    stage, name = next(iter(override)).split(".")
+    data[stage][name] = next(iter(override.values()))
+    with pytest.raises(C.ConfigError, match="must be|finite"):           # a config file is checked the same way
+        C.from_dict(data, source="my.yaml")
+
+
+def test_every_named_profile_is_in_range():
+    for name, profile in C.PROFILES.items():
+        assert C.from_dict(C.to_dict(profile), source=name) == profile

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -163,13 +165,20 @@ class ProcessedDataset:
                 if absent:
                     raise DatasetError(f"{p}: missing field(s) {absent}")
                 data = {k: npz[k] for k in keys}
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             if isinstance(err, DatasetError):
                 raise
-            raise DatasetError(f"{p}: cannot read ({err})") from None
+            raise DatasetError(f"{p}: cannot read ({type(err).__name__}: {err}); the file is corrupt or truncated, "
+                               "re-create the dataset (emohead synth / prepare)") from None
         if names is None:
             validate_clip_arrays(data, n_frames=rec.n_frames, image_size=rec.image_size,
                                  expression_dims=self.expression_dims, where=str(p))
+        else:                                          # a subset: still never hand NaN or inf to a stage
+            for k, arr in data.items():
+                if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                    bad = np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)) if arr.ndim else [[0]]
+                    raise DatasetError(f"{p}: field {k!r} of clip {rec.id!r} holds NaN or inf "
+                                       f"(first at frame {int(bad[0][0])})")
         return data
 
     def audio(self, clip: ClipRecord | str) -> np.ndarray:

@@ -143,6 +143,21 @@ def test_reader_detects_bad_clip_files(tmp_path):
         ProcessedDataset(root).audio("c1")
 
 
+def test_reader_names_nan_and_truncated_arrays(tmp_path):
+    root = write_dataset(tmp_path / "ds")
+    alpha = clip_arrays()["alpha"]
+    alpha[3, 2] = np.nan
+    np.savez(root / "clips/c0/arrays.npz", **{**clip_arrays(), "alpha": alpha})
+    for names in (None, ["alpha"]):                   # the full validation and a stage reading one field
+        with pytest.raises(DatasetError, match=r"c0/arrays.npz.*'alpha'.*NaN") as e:
+            ProcessedDataset(root).arrays("c0", names=names)
+    assert "frame 3" in str(e.value) and "'c0'" in str(e.value)
+    path = root / "clips/c1/arrays.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])       # truncated, as after a crash
+    with pytest.raises(DatasetError, match=r"c1/arrays.npz: cannot read .*corrupt or truncated"):
+        ProcessedDataset(root).arrays("c1", names=["alpha"])
+
+
 def test_reader_without_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "ds").mkdir()
     with pytest.raises(DatasetError, match="manifest.json: not found"):
