@@ -240,13 +240,26 @@ def cmd_render(args: argparse.Namespace) -> int:
         if args.words is None and cfg.features.transcript_backend == "dataset":
             raise CommandError(f"--audio {args.audio} needs --words FILE.json (its transcript with word times) while "
                                f"features.transcript_backend=dataset; or --set features.transcript_backend=funasr")
-        audio, sr = sf.read(args.audio, dtype="float32", always_2d=True)
+        try:
+            audio, sr = sf.read(args.audio, dtype="float32", always_2d=True)
+        except RuntimeError as err:                                  # soundfile's LibsndfileError
+            raise CommandError(f"--audio {args.audio}: cannot read it as audio ({err}); use WAV, FLAC or OGG") from None
+        if len(audio) == 0:
+            raise CommandError(f"--audio {args.audio}: holds no samples")
         audio = audio.mean(axis=1)
         words = None
         if args.words is not None:
             import json
 
-            words = json.loads(Path(args.words).read_text(encoding="utf-8"))
+            from .data.validate import DatasetError, validate_words
+
+            try:
+                words = json.loads(Path(args.words).read_text(encoding="utf-8"))
+                validate_words(words, duration=len(audio) / sr, where=f"--words {args.words}")
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise CommandError(f"--words {args.words}: not a readable JSON transcript ({err})") from None
+            except DatasetError as err:
+                raise CommandError(str(err)) from None
         n_frames = int(len(audio) / sr * ds.fps)
         feats = extract_clip(build_extractors(cfg.features, device=device), audio, sr, n_frames, ds.fps, words,
                              clip_id=str(args.audio))
@@ -263,10 +276,14 @@ def cmd_render(args: argparse.Namespace) -> int:
                 raise CommandError(f"--clip {cid}: no features in {features} (clips: {store.clip_ids[:5]} ...)")
             rec = ds.clip(cid)
             jobs.append((cid, store.get(cid), ds.audio(rec), ds.sample_rate, args.driving_clip or cid, rec.emotion))
+    if args.tau_scale < 0 or args.tau_scale != args.tau_scale:
+        raise CommandError(f"--tau-scale {args.tau_scale}: must be >= 0 (0 = the neutral face, 1 = as trained)")
     out = Path(args.out)
     written = []
     for name, feats, audio, sr, drive_id, default_emotion in jobs:
         n = feats.audio.shape[0]
+        if args.switch_at is not None and not args.sweep and not 0.0 <= args.switch_at <= n / ds.fps:
+            raise CommandError(f"--switch-at {args.switch_at:g}: outside clip {name} (0 to {n / ds.fps:.2f} s)")
         switch_at = 0.0 if args.sweep else args.switch_at
         ramp = n / ds.fps if args.sweep else args.ramp
         control = EmotionControl(args.emotion or default_emotion, to=args.to, weight=args.weight or 0.0,

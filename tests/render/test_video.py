@@ -132,3 +132,21 @@ def test_cli_train_nerf_and_render(render_world, tmp_path, capsys):
     assert main(["train-nerf", "--data", data, "--a2e", str(root / "a2e"), "--out", str(tmp_path / "n2"),
                  "--analyser", str(tmp_path / "missing.safetensors"), *common]) == 2
     assert "--analyser" in capsys.readouterr().err
+    # bad audio, transcripts and controls: exit 2 naming the file or setting, and no video written
+    words = render_world["ds"].words(rec)
+    late = {**words, "words": [*words["words"], {"word": "late", "start": 99.0, "end": 99.5}]}
+    (tmp_path / "late.json").write_text(json.dumps(late))
+    (tmp_path / "broken.json").write_text('{"words": [')
+    (tmp_path / "noise.wav").write_bytes(b"RIFF not really a wave file")
+    speech = ["--audio", str(tmp_path / "speech.wav"), "--words", str(tmp_path / "speech.json")]
+    for extra, expected in (
+            (["--audio", str(tmp_path / "speech.wav"), "--words", str(tmp_path / "late.json")], "late.json"),
+            (["--audio", str(tmp_path / "speech.wav"), "--words", str(tmp_path / "broken.json")], "broken.json"),
+            (["--audio", str(tmp_path / "noise.wav"), "--words", str(tmp_path / "speech.json")], "noise.wav"),
+            ([*speech, "--to", "happy", "--switch-at", "99"], "--switch-at 99"),
+            ([*speech, "--to", "happy", "--switch-at", "-5"], "--switch-at -5"),
+            ([*speech, "--tau-scale", "-3"], "--tau-scale -3")):
+        assert main(["render", "--data", data, "--a2e", str(root / "a2e"), "--nerf", str(tmp_path / "nerf"),
+                     "--out", str(tmp_path / "bad"), *extra, *common]) == 2, extra
+        assert expected in capsys.readouterr().err, extra
+    assert not list((tmp_path / "bad").glob("*.mp4"))
