@@ -84,3 +84,63 @@ def move_aside(folder: str | os.PathLike, names: "tuple[str, ...] | list[str]", 
         if (folder / name).exists():
             shutil.move(str(folder / name), str(dest / name))
     return dest
+
+
+class FolderLockedError(ValueError):
+    """Another process is writing the same output folder (names the holder)."""
+
+
+class FolderLock:
+    """One writer per output folder: an exclusive ``flock`` on ``<folder>.lock`` beside it.
+
+    The kernel drops the lock when its holder exits, even after ``kill -9``, so no stale lock ever blocks a rerun.
+    The lock file records the holder (pid, host, command, start time) for the message a second writer gets.
+
+    >>> with FolderLock(out):            # doctest: +SKIP
+    ...     write_everything(out)
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder.with_name(self.folder.name + ".lock")
+        self._fh: Any = None
+
+    def acquire(self) -> "FolderLock":
+        import fcntl
+        import socket
+        import sys
+        import time
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise FolderLockedError(f"{self.folder}: another writer holds it ({holder}); wait for it to finish, "
+                                    f"or choose another output folder") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}, `{' '.join(sys.argv[:4])}`, since "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            import fcntl
+
+            fh, self._fh = self._fh, None
+            fh.seek(0)
+            fh.truncate()                   # the file stays (removing it would race a new holder); it says nothing
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import soundfile as sf
 
-from ..files import atomic_path, save_npz_atomic, write_json_atomic
+from ..files import FolderLock, FolderLockedError, atomic_path, save_npz_atomic, write_json_atomic
 from .format import CLIP_FILES, SPLITS, ClipRecord, Manifest
 from .validate import DatasetError, validate_clip_arrays, validate_words
 from .video import write_video
@@ -38,10 +38,18 @@ class DatasetWriter:
                  sample_rate: int = 16000, expression_dims: int = 10, overwrite: bool = False,
                  extra: Mapping[str, Any] | None = None):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise DatasetError(f"{self.root}: the output path is a file, not a folder")
         if self.root.exists() and not overwrite:
             if (self.root / "manifest.json").exists() or any(self.root.iterdir()):
                 raise DatasetError(f"{self.root}: output folder exists and is not empty "
                                    "(pass overwrite=True / --force to replace it)")
+        try:                                    # one writer per dataset: a second one fails here, naming the first
+            self._folder_lock = FolderLock(self.root).acquire()
+        except FolderLockedError as err:
+            raise DatasetError(str(err)) from None
+        except OSError as err:
+            raise DatasetError(f"{self.root}: cannot create the output folder ({err.strerror})") from None
         self.staging = self.root.with_name(self.root.name + ".partial")
         self.fps, self.sample_rate, self.expression_dims = fps, sample_rate, expression_dims
         self.source, self.emotions = source, tuple(emotions)
@@ -55,6 +63,7 @@ class DatasetWriter:
                 shutil.rmtree(self.staging)
             self.staging.mkdir(parents=True)
         except OSError as err:
+            self._folder_lock.release()
             raise DatasetError(f"{self.root}: cannot create the output folder ({err.strerror})") from None
 
     # -- context manager ----------------------------------------------------------------------
@@ -71,6 +80,7 @@ class DatasetWriter:
         """Delete the staging folder; ``root`` is left as it was."""
         shutil.rmtree(self.staging, ignore_errors=True)
         self._closed = True
+        self._folder_lock.release()
 
     # -- content --------------------------------------------------------------------------------
     def add_speaker(self, speaker: str, beta_id: np.ndarray) -> None:
@@ -149,6 +159,7 @@ class DatasetWriter:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self._closed = True
+        self._folder_lock.release()
         log.info("wrote %d clips to %s", len(self._clips), self.root)
         return self.root
 

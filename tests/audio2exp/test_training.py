@@ -147,3 +147,24 @@ def test_a_model_meeting_other_features_names_their_backend(a2e_world, tmp_path)
     (other / "index.json").write_text(json.dumps(index))
     with pytest.raises(A2EDataError, match=r"text features are 4096-d \(made by the 'llama' backend\).*'hashed'"):
         check_store(model, FeatureStore(other))
+
+
+def test_nan_in_a_clips_alpha_stops_training_naming_the_clip(a2e_world, tmp_path, capsys):
+    import shutil
+
+    ds, store, planes, profile, root = a2e_world
+    shutil.copytree(root / "data", tmp_path / "data")
+    shutil.copytree(root / "features", tmp_path / "features")
+    clip = ds.clips(split="train")[1]
+    path = tmp_path / "data" / "clips" / clip.id / "arrays.npz"
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["alpha"][5, 0] = np.nan
+    np.savez(path, **arrays)
+    args = ["train-a2e", "--profile", "smoke", "--set", "audio2exp.iterations=4", "--set", "audio2exp.window=16",
+            "--set", "synth.image_size=32", "--data", str(tmp_path / "data"),
+            "--hyperplanes", str(root / "hyperplanes" / "hyperplanes.npz"), "--out", str(tmp_path / "a2e")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert clip.id in err and "NaN" in err and "frame 5" in err
+    assert not (tmp_path / "a2e" / "model.safetensors").exists()

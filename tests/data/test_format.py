@@ -158,6 +158,33 @@ def test_reader_names_nan_and_truncated_arrays(tmp_path):
         ProcessedDataset(root).arrays("c1", names=["alpha"])
 
 
+def test_a_second_writer_of_the_same_dataset_fails_at_once_naming_the_first(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "ds"
+    first = DatasetWriter(root, source="test", emotions=("happy", "sad"))
+    first.add_speaker("a", np.arange(4, dtype=np.float32))
+    first.add_clip(**clip_kwargs("c0"))
+    with pytest.raises(DatasetError, match=rf"{root.name}: another writer holds it \(pid \d+"):
+        DatasetWriter(root, source="test", emotions=("happy", "sad"))
+    probe = ("import sys; from emohead.data import DatasetWriter, DatasetError\n"
+             "try:\n    DatasetWriter(sys.argv[1], source='t', emotions=('happy',))\n"
+             "except DatasetError as e:\n    print(e); sys.exit(2)\n")
+    other = subprocess.run([sys.executable, "-c", probe, str(root)], capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2 and "another writer holds it" in other.stdout     # another process: same answer
+    assert (tmp_path / "ds.partial" / "clips" / "c0").is_dir()                     # the first writer's work is intact
+    first.close()
+    assert [c.id for c in ProcessedDataset(root).clips()] == ["c0"]
+    with DatasetWriter(root, source="test", emotions=("happy", "sad"), overwrite=True) as again:   # released
+        again.add_speaker("a", np.arange(4, dtype=np.float32))
+        again.add_clip(**clip_kwargs("c1"))
+    assert [c.id for c in ProcessedDataset(root).clips()] == ["c1"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DatasetError, match="is a file"):
+        DatasetWriter(tmp_path / "file", source="test", emotions=("happy",), overwrite=True)
+
+
 def test_reader_without_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "ds").mkdir()
     with pytest.raises(DatasetError, match="manifest.json: not found"):
