@@ -1,5 +1,8 @@
 """The iteration skeleton shared by the audio-expression and NeRF trainers: progress bar, training clock,
 periodic checkpoints, and a checkpoint on Ctrl-C, so that a rerun resumes where the last one stopped.
+Ctrl-C (SIGINT) never cuts a step in half: it is noted, the step in progress finishes (optimizer update included),
+and the checkpoint is written between steps, so a resumed run equals an uninterrupted one. A second Ctrl-C stops at
+once, keeping the last checkpoint.
 
     loop = CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=ckpt_path)
     loop.run(start, end, cfg.iterations, one_step, desc="nerf", progress=True)   # one_step(it, bar) per iteration
@@ -42,25 +45,55 @@ class CheckpointedLoop:
             progress: bool = True) -> None:
         """Call ``step(it, bar)`` for it in start..end-1 (``bar``: the tqdm bar, for set_postfix); total = the
         whole run's iterations (for the bar)."""
+        import signal
+        import threading
+
         from tqdm.auto import tqdm
 
         self._t0 = time.perf_counter()
         bar = tqdm(range(start, end), desc=desc, unit="it", disable=not progress, initial=start, total=total)
         it = start
+        pending = {"sigint": False}
+
+        def note_sigint(signum: int, frame: Any) -> None:       # first Ctrl-C: finish the step, then stop
+            if pending["sigint"]:
+                raise KeyboardInterrupt                          # second Ctrl-C: stop now
+            pending["sigint"] = True
+
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, note_sigint) if in_main else None
         try:
             for it in bar:
                 step(it, bar)
                 done = it + 1
+                if pending["sigint"]:                            # between steps: model and optimiser agree
+                    self._bank_time()
+                    self.checkpoint(done)
+                    log.warning("interrupted: checkpoint at iteration %d written to %s", done, self.where)
+                    pending["sigint"] = False
+                    raise _Interrupted
                 if done % self.checkpoint_every == 0 and done < end:
                     self._bank_time()
                     self.checkpoint(done)
             it = end
+        except _Interrupted:
+            raise KeyboardInterrupt from None
         except KeyboardInterrupt:
             self._bank_time()
-            self.checkpoint(it)
-            log.warning("interrupted: checkpoint at iteration %d written to %s", it, self.where)
+            if pending["sigint"]:                                # a second Ctrl-C cut a step: keep the last good one
+                log.warning("interrupted twice: the step was cut, the last periodic checkpoint in %s stands",
+                            self.where)
+            else:                                                # raised by the step itself, before it changed state
+                self.checkpoint(it)
+                log.warning("interrupted: checkpoint at iteration %d written to %s", it, self.where)
             raise
         finally:
             bar.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         self._bank_time()
         self.checkpoint(end)
+
+
+class _Interrupted(Exception):
+    """Internal: the loop stopped between steps after a Ctrl-C (re-raised as KeyboardInterrupt)."""
