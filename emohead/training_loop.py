@@ -97,3 +97,30 @@ class CheckpointedLoop:
 
 class _Interrupted(Exception):
     """Internal: the loop stopped between steps after a Ctrl-C (re-raised as KeyboardInterrupt)."""
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any] | None:
+    """A trainer's checkpoint (tensors and plain data only, ``weights_only=True``), or None when there is none.
+
+    A checkpoint that cannot be read (truncated, corrupt, or not a checkpoint) is moved aside to
+    ``<name>.corrupt-<time>`` with a warning naming both files, so the run restarts instead of failing on every rerun.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(ckpt, dict) or "iteration" not in ckpt:
+            raise ValueError("not a training checkpoint (no 'iteration')")
+        return ckpt
+    except Exception as err:                                   # torch raises several types for a damaged zip
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            path.replace(aside)
+        except FileNotFoundError:                              # another rank moved it first
+            pass
+        log.warning("%s cannot be read (%s: %s); moved it to %s and training starts again from iteration 0",
+                    path, type(err).__name__, err, aside.name)
+        return None

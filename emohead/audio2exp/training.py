@@ -34,7 +34,7 @@ from safetensors.torch import load_file
 from .. import distributed as dist
 from ..config import Audio2ExpConfig
 from ..files import atomic_path, move_aside, save_safetensors_atomic, write_json_atomic
-from ..training_loop import CheckpointedLoop
+from ..training_loop import CheckpointedLoop, read_checkpoint
 from .data import (FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
                    load_tracks, silence_features)
 from .inference import predict
@@ -243,10 +243,8 @@ def _stored_fingerprint(out_dir: Path) -> str | None:
         p = out_dir / name
         if p.is_file():
             return json.loads(p.read_text(encoding="utf-8")).get("fingerprint")
-    p = out_dir / CHECKPOINT_FILE
-    if p.is_file():
-        return torch.load(p, map_location="cpu", weights_only=True).get("fingerprint")
-    return None
+    ckpt = read_checkpoint(out_dir / CHECKPOINT_FILE)          # a corrupt one is moved aside
+    return None if ckpt is None else ckpt.get("fingerprint")
 
 
 def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str | Path, *, seed: int = 0,
@@ -303,8 +301,8 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
                                "world_size": dist.world_size()}
     start = 0
     ckpt_path = out_dir / CHECKPOINT_FILE
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+    ckpt = read_checkpoint(ckpt_path, map_location=device)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimiser.load_state_dict(ckpt["optimiser"])
         start, history = int(ckpt["iteration"]), ckpt["history"]

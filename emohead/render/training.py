@@ -35,7 +35,7 @@ import torch
 from ..config import NerfConfig
 from ..cpu_kernels import training_kernels
 from ..files import atomic_path, move_aside, write_json_atomic
-from ..training_loop import CheckpointedLoop
+from ..training_loop import CheckpointedLoop, read_checkpoint
 from .field import ExpressionField, render_rays
 from .frames import NerfDataError, NerfFrames, estimate_background, head_box, load_nerf_frames
 from .losses import AnalyserCoordination, ClipCoordination, l_cord, l_photo, l_shape, patch_pixels
@@ -167,9 +167,8 @@ def fingerprint(cfg: NerfConfig, seed: int, ds: Any, speaker: str, code: str, ex
 def _stored_fingerprint(out_dir: Path) -> str | None:
     if (out_dir / NERF_META).is_file():
         return json.loads((out_dir / NERF_META).read_text(encoding="utf-8")).get("fingerprint")
-    if (out_dir / CHECKPOINT_FILE).is_file():
-        return torch.load(out_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=True).get("fingerprint")
-    return None
+    ckpt = read_checkpoint(out_dir / CHECKPOINT_FILE)          # a corrupt one is moved aside
+    return None if ckpt is None else ckpt.get("fingerprint")
 
 
 def _linear_lr(cfg: NerfConfig, it: int) -> float:
@@ -273,8 +272,8 @@ def train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | 
                                "refine_start": cfg.refine_start if refine else None}
     start = 0
     ckpt_path = out_dir / CHECKPOINT_FILE
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+    ckpt = read_checkpoint(ckpt_path, map_location=device)
+    if ckpt is not None:
         field.load_state_dict(ckpt["field"])
         grid.load_state_dict(ckpt["grid"])
         optimiser.load_state_dict(ckpt["optimiser"])

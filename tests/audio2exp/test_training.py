@@ -168,3 +168,18 @@ def test_nan_in_a_clips_alpha_stops_training_naming_the_clip(a2e_world, tmp_path
     err = capsys.readouterr().err
     assert clip.id in err and "NaN" in err and "frame 5" in err
     assert not (tmp_path / "a2e" / "model.safetensors").exists()
+
+
+def test_a_corrupt_checkpoint_is_moved_aside_and_training_restarts(a2e_world, tmp_path, caplog):
+    ds, store, planes, profile, _ = a2e_world
+    cfg = dataclasses.replace(profile.audio2exp, iterations=8)
+    reference, ref_hist = train_audio2exp(ds, store, planes, cfg, tmp_path / "ref", seed=2, progress=False)
+    out = tmp_path / "run"
+    train_audio2exp(ds, store, planes, cfg, out, seed=2, progress=False, stop_at=4)
+    ckpt = out / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:200])                         # truncated, as by a full disk
+    with caplog.at_level("WARNING"):
+        model, hist = train_audio2exp(ds, store, planes, cfg, out, seed=2, progress=False)
+    aside = list(out.glob("checkpoint.pt.corrupt-*"))
+    assert len(aside) == 1 and "checkpoint.pt cannot be read" in caplog.text and aside[0].name in caplog.text
+    assert hist["final_val"]["rmse"] == pytest.approx(ref_hist["final_val"]["rmse"], rel=1e-6)   # restarted at 0
