@@ -470,6 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CommandError, ValueError, FileNotFoundError, PermissionError) as err:
         print(f"emohead {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyError as err:                 # our KeyErrors name the unknown key and the known ones (e.g. emotions)
+        print(f"emohead {args.command}: error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"emohead {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130

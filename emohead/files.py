@@ -144,3 +144,36 @@ class FolderLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def read_json_file(path: str | os.PathLike, what: str) -> Any:
+    """JSON from ``path``; a missing, unreadable or malformed file is a ValueError naming it and ``what`` it is."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the {what} ({type(err).__name__}: {err}); "
+                         "the file is damaged or truncated, re-create it") from None
+
+
+def load_safetensors_checked(path: str | os.PathLike, what: str, allow_inf: tuple[str, ...] = ()) -> dict:
+    """Tensors from a .safetensors file, all finite; a damaged file, a pickle in its place or NaN/inf weights are a
+    ValueError naming the file (and the tensor). Never unpickles: safetensors holds tensors only.
+    ``allow_inf``: tensors where +-inf is a legitimate value (only NaN is refused there)."""
+    import torch
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        state = load_file(str(path))
+    except Exception as err:                                  # SafetensorError, OSError, ...
+        raise ValueError(f"{path}: not a readable safetensors file for the {what} ({type(err).__name__}: {err}); "
+                         "the file is damaged, truncated or of another format, re-create it") from None
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            continue
+        bad = torch.isnan(tensor).any() if name in allow_inf else ~torch.isfinite(tensor).all()
+        if bool(bad):
+            raise ValueError(f"{path}: tensor {name!r} of the {what} holds NaN or inf; the training diverged or the "
+                             "file was damaged, re-train it")
+    return state

@@ -29,11 +29,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from .. import distributed as dist
 from ..config import Audio2ExpConfig
-from ..files import atomic_path, move_aside, save_safetensors_atomic, write_json_atomic
+from ..files import (atomic_path, load_safetensors_checked, move_aside, read_json_file,
+                     save_safetensors_atomic, write_json_atomic)
 from ..training_loop import CheckpointedLoop, read_checkpoint
 from .data import (FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
                    load_tracks, silence_features)
@@ -79,15 +79,15 @@ def load_audio2exp(path: str | Path, device: str | torch.device = "cpu") -> Audi
     for p in (meta_path, model_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: missing; expected a folder written by `emohead train-a2e`")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("format") != "emohead-audio2exp":
+    meta = read_json_file(meta_path, "audio-expression model description")
+    if not isinstance(meta, dict) or meta.get("format") != "emohead-audio2exp":
         raise ValueError(f"{meta_path}: not an audio-expression model (format {meta.get('format')!r})")
     cfg_fields = {f.name for f in dataclasses.fields(Audio2ExpConfig)}
     raw = {k: v for k, v in meta["config"].items() if k in cfg_fields}
     raw["ffn_widths"] = tuple(raw.get("ffn_widths", ()))
     raw.setdefault("tag_anchor", False)                                 # models saved before anchors existed
     cfg = Audio2ExpConfig(**raw)
-    state = load_file(str(model_path))
+    state = load_safetensors_checked(model_path, "audio-expression model")
     if "anchors" not in state:
         if cfg.tag_anchor:
             raise ValueError(f"{model_path}: the config asks for tag anchors but the file holds none")

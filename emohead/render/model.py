@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..face.camera import Camera
-from ..files import save_safetensors_atomic, write_json_atomic
+from ..files import load_safetensors_checked, read_json_file, save_safetensors_atomic, write_json_atomic
 from .compositing import composite_frame
 from .field import ExpressionField, FieldInputError
 from .march import march_rays
@@ -213,16 +213,17 @@ def load_nerf(path: str | Path, device: torch.device | str = "cpu", *, backend: 
     backend: hash-grid implementation to render with (default: the one it was trained with; falls back to
     'torch' with a warning where unavailable).
     """
-    from safetensors.torch import load_file
-
     path = Path(path)
     meta_path, weights_path = path / NERF_META, path / NERF_WEIGHTS
     for p in (meta_path, weights_path):
         if not p.is_file():
             raise NerfModelError(f"{p} does not exist: {path} is not a trained NeRF folder "
                                  f"(run `emohead train-nerf --out {path}` first)")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    state = load_file(str(weights_path))
+    try:
+        meta = read_json_file(meta_path, "NeRF description")
+        state = load_safetensors_checked(weights_path, "NeRF", allow_inf=("grid.density",))   # unseen cells: inf
+    except ValueError as err:
+        raise NerfModelError(str(err)) from None
     f = meta["field"]
     field = ExpressionField(state["field.box_min"], state["field.box_max"], expr_dim=f["expr_dim"],
                             hash_levels=f["hash_levels"], hash_features=f["hash_features"],

@@ -77,6 +77,23 @@ def test_training_is_deterministic_resumes_exactly_and_is_reused(a2e_world, tmp_
     loaded = load_audio2exp(tmp_path / "a")
     np.testing.assert_allclose(predict(loaded, store.get(clip.id)).alpha_tilde,
                                predict(full, store.get(clip.id)).alpha_tilde, atol=1e-6)
+    # damaged model files: errors that name the file, never a raw traceback or a NaN model
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    for name, damage, expected in (
+            ("truncated", lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:500]),
+             "model.safetensors: not a readable safetensors"),
+            ("json", lambda d: (d / "model.json").write_text("{\"format\": "), "model.json: cannot read"),
+            ("nan", lambda d: save_file({k: (v * float("nan") if k == "e1.weight" else v)
+                                         for k, v in load_file(str(d / "model.safetensors")).items()},
+                                        str(d / "model.safetensors")), "tensor 'e1.weight' .* NaN")):
+        folder = tmp_path / f"damaged-{name}"
+        shutil.copytree(tmp_path / "a", folder)
+        damage(folder)
+        with pytest.raises(ValueError, match=expected):
+            load_audio2exp(folder)
 
     # other settings: the old run is moved aside, not overwritten
     changed = dataclasses.replace(cfg, rho=0.7)

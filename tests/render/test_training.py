@@ -108,6 +108,36 @@ def test_saved_model_renders_the_same_frames(render_world, tmp_path):
         loaded.render_head(np.zeros(10), np.full((3, 3), np.nan), np.zeros(3))
     with pytest.raises(NerfModelError, match="not a trained NeRF folder"):
         load_nerf(tmp_path / "missing")
+    _damaged_files_are_named(tmp_path / "nerf")
+
+
+def _damaged_files_are_named(folder):
+    """Truncated weights or description, a pickle in place of safetensors, a NaN hash table: errors naming the file."""
+    import pickle
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    cases = {}
+    for name in ("truncated", "pickled", "nan", "json"):
+        cases[name] = folder.with_name(f"nerf-{name}")
+        shutil.copytree(folder, cases[name])
+    weights = cases["truncated"] / "nerf.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with open(cases["pickled"] / "nerf.safetensors", "wb") as fh:
+        pickle.dump({"field.table": [1, 2]}, fh)
+    state = load_file(str(folder / "nerf.safetensors"))
+    table = "field.encoder.embeddings"                                 # the hash table
+    state[table] = torch.full_like(state[table], float("nan"))
+    save_file(state, str(cases["nan"] / "nerf.safetensors"))
+    meta = cases["json"] / "nerf.json"
+    meta.write_text(meta.read_text()[:40])
+    for name, expected in (("truncated", r"nerf.safetensors: not a readable safetensors"),
+                           ("pickled", r"nerf.safetensors: not a readable safetensors"),
+                           ("nan", rf"nerf.safetensors: tensor '{table}' of the NeRF holds NaN"),
+                           ("json", r"nerf.json: cannot read the NeRF description")):
+        with pytest.raises(NerfModelError, match=expected):
+            load_nerf(cases[name])
 
 
 def test_march_equals_render_rays_with_early_termination(render_world):

@@ -145,7 +145,8 @@ def test_cli_train_nerf_and_render(render_world, tmp_path, capsys):
             (["--audio", str(tmp_path / "noise.wav"), "--words", str(tmp_path / "speech.json")], "noise.wav"),
             ([*speech, "--to", "happy", "--switch-at", "99"], "--switch-at 99"),
             ([*speech, "--to", "happy", "--switch-at", "-5"], "--switch-at -5"),
-            ([*speech, "--tau-scale", "-3"], "--tau-scale -3")):
+            ([*speech, "--tau-scale", "-3"], "--tau-scale -3"),
+            ([*speech, "--emotion", "joy"], "unknown emotion 'joy'")):
         assert main(["render", "--data", data, "--a2e", str(root / "a2e"), "--nerf", str(tmp_path / "nerf"),
                      "--out", str(tmp_path / "bad"), *extra, *common]) == 2, extra
         assert expected in capsys.readouterr().err, extra
