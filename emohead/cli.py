@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -45,6 +46,20 @@ def _alpha_source(args: argparse.Namespace) -> dict:
 # --------------------------------------------------------------------------------------------
 # Sub-commands
 # --------------------------------------------------------------------------------------------
+def check_output_folder(path: Path, option: str) -> None:
+    """Raise CommandError naming ``option`` when ``path`` cannot become a folder this process writes into."""
+    probe = path
+    while not probe.exists():                    # the nearest existing ancestor decides
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == path else f"lies under {probe}, which is a file"
+        raise CommandError(f"{option} {path}: {where}; choose a folder")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise CommandError(f"{option} {path}: {probe} is not writable")
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import ReferenceFolderError, reference_marker, reproduce
 
@@ -466,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.seed = None
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if getattr(args, "out", None) is not None and args.command != "config":
+            check_output_folder(Path(args.out), "--out")           # before the work, not after it
         return func(args)
     except (ConfigError, CommandError, ValueError, FileNotFoundError, PermissionError) as err:
         print(f"emohead {args.command}: error: {err}", file=sys.stderr)

@@ -45,5 +45,20 @@ def test_reproduce_bad_only_names_the_notebook(tmp_path, capsys):
 def test_reproduce_unwritable_out(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert main(["reproduce", "--profile", "smoke", "--out", str(blocker / "sub")]) == 1
-    assert "cannot create folder" in capsys.readouterr().err
+    assert main(["reproduce", "--profile", "smoke", "--out", str(blocker / "sub")]) == 2    # bad input: exit 2
+    assert f"lies under {blocker}, which is a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [
+    ["synth", "--profile", "smoke"],
+    ["fit-hyperplanes", "--profile", "smoke", "--data", "DATA"],
+    ["evaluate", "--profile", "smoke", "--run", "DATA"],
+])
+def test_an_output_path_that_cannot_be_a_folder_is_refused_before_any_work(tmp_path, capsys, command):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("not a folder")
+    command = [str(tmp_path / "data") if c == "DATA" else c for c in command]
+    assert main([*command, "--out", str(blocker)]) == 2
+    assert f"--out {blocker}: is a file" in capsys.readouterr().err
+    assert main([*command, "--out", str(blocker / "sub")]) == 2
+    assert "lies under" in capsys.readouterr().err and blocker.read_text() == "not a folder"
