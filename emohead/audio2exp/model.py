@@ -11,7 +11,7 @@ Variants (``Audio2ExpConfig.variant``):
   (h_v + v, h_e + F, h_g + g, a residual as in every transformer layer), F is a mean over i-n..i instead of a
   sum, and each branch's logits get a learned bias b(j - i) per frame offset. Why: taken as printed, F sums n + 1
   unnormalised frames, the logits are large and the softmax saturates (the literal model's mean largest attention
-  weight over a 32-frame window is 0.81 in notebook 03's cpu reference, the default's 0.19), and without a residual the FFNs see frame i only
+  weight over a 32-frame window is 0.81 in notebook 03's cpu reference, the default's 0.17), and without a residual the FFNs see frame i only
   through a mixture of the window, so alpha~ is piecewise constant.
   The anchor (``tag_anchor=True``): in eq. 9 as printed alpha~ and tau are read from the audio alone and the tag acts
   along one direction, so each clip's mean expression (its emotion offset) must be guessed from audio; the guess

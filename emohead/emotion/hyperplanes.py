@@ -19,6 +19,8 @@ SVM's own scale (``coef_``) and intercept are kept for decision values.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,9 +119,15 @@ class EmotionHyperplanes:
             with np.load(path) as npz:
                 arrays = {k: npz[k] for k in ("normals", "coef", "intercept")}
                 arrays["patterns"] = npz["patterns"] if "patterns" in npz.files else None
-        except (KeyError, ValueError, OSError) as err:
-            raise HyperplaneError(f"{path}: not a hyperplane file ({err})") from None
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise HyperplaneError(f"{path}: not a readable hyperplane file ({type(err).__name__}: {err}); "
+                                  "re-fit it (emohead fit-hyperplanes)") from None
+        if not isinstance(meta, dict) or "emotions" not in meta or "settings" not in meta:
+            raise HyperplaneError(f"{meta_path}: not a hyperplane description (needs 'emotions' and 'settings')")
         emotions = tuple(meta["emotions"])
+        bad = [k for k, v in arrays.items() if v is not None and not np.isfinite(v).all()]
+        if bad:
+            raise HyperplaneError(f"{path}: {bad} hold NaN or inf; re-fit the hyperplanes")
         if arrays["normals"].shape[0] != len(emotions):
             raise HyperplaneError(f"{path}: {arrays['normals'].shape[0]} normals for {len(emotions)} emotions")
         return cls(emotions=emotions, settings=HyperplaneSettings(**meta["settings"]), **arrays)

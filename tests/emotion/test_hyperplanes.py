@@ -110,6 +110,23 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(back.decision(alpha[:5]), planes.decision(alpha[:5]))
     with pytest.raises(HyperplaneError, match="not found"):
         EmotionHyperplanes.load(tmp_path / "missing")
+    # damaged files are named: a truncated .npz, a truncated .json, NaN normals
+    import shutil
+
+    for name in ("trunc_npz", "trunc_json", "nan"):
+        shutil.copy(path, tmp_path / f"{name}.npz")
+        shutil.copy(path.with_suffix(".json"), tmp_path / f"{name}.json")
+    (tmp_path / "trunc_npz.npz").write_bytes(path.read_bytes()[:100])
+    (tmp_path / "trunc_json.json").write_text(path.with_suffix(".json").read_text()[:10])
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["normals"][0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", **arrays)
+    for name, message in (("trunc_npz", "trunc_npz.npz: not a readable hyperplane file"),
+                          ("trunc_json", "trunc_json.npz: not a readable hyperplane file"),
+                          ("nan", r"nan.npz: \['normals'\] hold NaN")):
+        with pytest.raises(HyperplaneError, match=message):
+            EmotionHyperplanes.load(tmp_path / f"{name}.npz")
 
 
 @pytest.mark.parametrize("mutate, message", [
