@@ -203,12 +203,14 @@ class ProcessedDataset:
 
     def words(self, clip: ClipRecord | str) -> dict[str, Any]:
         """The transcript: {'text', 'words': [{word, start, end}], 'phonemes': [...]}."""
-        p = self.path(clip, "words")
+        rec = self.clip(clip) if isinstance(clip, str) else clip
+        p = self.path(rec, "words")
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise DatasetError(f"{p}: not valid JSON ({err})") from None
-        validate_words(data, duration=None, where=str(p))
+        # every word inside the clip (one frame of slack for rounding)
+        validate_words(data, duration=(rec.n_frames + 1) / rec.fps, where=str(p))
         return data
 
     def beta_id(self, speaker: str) -> np.ndarray:

@@ -158,6 +158,19 @@ def test_reader_names_nan_and_truncated_arrays(tmp_path):
         ProcessedDataset(root).arrays("c1", names=["alpha"])
 
 
+def test_reader_names_a_transcript_past_the_clip_or_not_json(tmp_path):
+    root = write_dataset(tmp_path / "ds")
+    words = root / "clips/c0/words.json"
+    data = json.loads(words.read_text())
+    data["words"].append({"word": "late", "start": 5.0, "end": 5.5})          # the clip lasts 0.24 s
+    words.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r"c0/words.json: words\[2\] \('late'\) .* outside the audio"):
+        ProcessedDataset(root).words("c0")
+    words.write_bytes(b"\xff\xfe not json")
+    with pytest.raises(DatasetError, match=r"c0/words.json: not valid JSON"):
+        ProcessedDataset(root).words("c0")
+
+
 def test_a_second_writer_of_the_same_dataset_fails_at_once_naming_the_first(tmp_path):
     import subprocess
     import sys
