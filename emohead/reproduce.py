@@ -175,7 +175,7 @@ def run_manifest(run_dir: str | Path) -> dict[str, tuple[int, int]]:
         for fname in files:
             path = Path(folder, fname)
             rel = path.relative_to(run_dir).as_posix()
-            if rel == RUN_FILE:
+            if rel == RUN_FILE or fname.endswith(".lock"):       # writer locks (files.FolderLock): not outputs
                 continue
             try:
                 st = path.stat()

@@ -20,6 +20,7 @@ evaluation, checkpoints, history.json and the model files are done by rank 0 alo
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -32,7 +33,7 @@ import torch
 
 from .. import distributed as dist
 from ..config import Audio2ExpConfig
-from ..files import (atomic_path, load_safetensors_checked, move_aside, read_json_file,
+from ..files import (FolderLock, atomic_path, load_safetensors_checked, move_aside, read_json_file,
                      save_safetensors_atomic, write_json_atomic)
 from ..training_loop import CheckpointedLoop, read_checkpoint
 from .data import (FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
@@ -259,6 +260,20 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
     In a process group (``torchrun``) it trains data-parallel (module docstring); every rank returns the
     trained model and rank 0's history.
     """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # one writer per model folder (rank 0 writes); a second trainer of the same folder fails at once, naming the first
+    with FolderLock(out_dir) if dist.is_main() else contextlib.nullcontext():
+        return _train_audio2exp(ds, store, planes, cfg, out_dir, seed=seed, device=device, progress=progress,
+                                stop_at=stop_at, alpha_source=alpha_source, val_every=val_every,
+                                train_speakers=train_speakers)
+
+
+def _train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str | Path, *, seed: int = 0,
+                     device: str | torch.device = "cpu", progress: bool = True, stop_at: int | None = None,
+                     alpha_source: Callable[[Any, str], np.ndarray] | None = None, val_every: int | None = None,
+                     train_speakers: Sequence[str] | None = None) -> tuple[Audio2Expression, dict[str, Any]]:
+    """The body of :func:`train_audio2exp`, run while holding the folder's lock."""
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ import torch
 
 from ..config import NerfConfig
 from ..cpu_kernels import training_kernels
-from ..files import atomic_path, move_aside, write_json_atomic
+from ..files import FolderLock, atomic_path, move_aside, write_json_atomic
 from ..training_loop import CheckpointedLoop, read_checkpoint
 from .field import ExpressionField, render_rays
 from .frames import NerfDataError, NerfFrames, estimate_background, head_box, load_nerf_frames
@@ -219,6 +219,20 @@ def train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | 
     refine_start < iterations; alpha_source(ds, clip_id) -> [T, m] replaces the dataset's alpha (real data:
     the analysis of ``emohead extract``). Returns (HeadNerf, history); history has loss, val_psnr and timings.
     """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # one writer per model folder; a second trainer of the same folder fails at once, naming the first
+    with FolderLock(out_dir):
+        return _train_nerf(ds, cfg, out_dir, speaker=speaker, code=code, analyser=analyser, alpha_source=alpha_source,
+                           seed=seed, device=device, progress=progress, stop_at=stop_at, val_every=val_every,
+                           face_model=face_model)
+
+
+def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str | None = None, code: str = "alpha",
+                analyser: Any = None, alpha_source: Callable[[Any, str], np.ndarray] | None = None, seed: int = 0,
+                device: str | torch.device = "cpu", progress: bool = True, stop_at: int | None = None,
+                val_every: int | None = None, face_model: Any = None) -> tuple[HeadNerf, dict[str, Any]]:
+    """The body of :func:`train_nerf`, run while holding the folder's lock."""
 
     _check_config(cfg)
     out_dir = Path(out_dir)

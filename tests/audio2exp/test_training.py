@@ -200,3 +200,21 @@ def test_a_corrupt_checkpoint_is_moved_aside_and_training_restarts(a2e_world, tm
     aside = list(out.glob("checkpoint.pt.corrupt-*"))
     assert len(aside) == 1 and "checkpoint.pt cannot be read" in caplog.text and aside[0].name in caplog.text
     assert hist["final_val"]["rmse"] == pytest.approx(ref_hist["final_val"]["rmse"], rel=1e-6)   # restarted at 0
+
+
+def test_a_second_trainer_of_the_same_folder_fails_at_once(a2e_world, tmp_path):
+    from emohead.files import FolderLock, FolderLockedError
+    from emohead.reproduce import run_manifest
+
+    ds, store, planes, profile, _ = a2e_world
+    out = tmp_path / "run" / "audio2exp" / "full"
+    out.mkdir(parents=True)
+    with FolderLock(out):                                   # as another process training there would hold it
+        with pytest.raises(FolderLockedError, match=r"full: another writer holds it \(pid"):
+            train_audio2exp(ds, store, planes, dataclasses.replace(profile.audio2exp, iterations=2), out,
+                            seed=0, progress=False)
+        assert not (out / "checkpoint.pt").exists() and not (out / "model.safetensors").exists()
+    train_audio2exp(ds, store, planes, dataclasses.replace(profile.audio2exp, iterations=2), out, seed=0,
+                    progress=False)                         # released: it trains
+    assert (out / "model.safetensors").is_file() and out.with_name("full.lock").is_file()
+    assert not any(k.endswith(".lock") for k in run_manifest(tmp_path / "run"))   # locks are no run outputs
