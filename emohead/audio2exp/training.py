@@ -93,9 +93,13 @@ def load_audio2exp(path: str | Path, device: str | torch.device = "cpu") -> Audi
         if cfg.tag_anchor:
             raise ValueError(f"{model_path}: the config asks for tag anchors but the file holds none")
         state["anchors"] = torch.zeros_like(state["normals"])
-    model = Audio2Expression(cfg, meta["dims"], state["normals"], meta["emotions"])
-    model.load_state_dict(state)
-    model.feature_info = FeatureInfo(dims=meta["dims"], backends=meta["backends"])
+    try:
+        model = Audio2Expression(cfg, meta["dims"], state["normals"], meta["emotions"])
+        model.load_state_dict(state)
+        model.feature_info = FeatureInfo(dims=meta["dims"], backends=meta["backends"])
+    except (KeyError, RuntimeError, TypeError) as err:        # missing keys, tensors of the wrong shape
+        raise ValueError(f"{model_path}: does not match {meta_path} ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0][:300]}); re-train it or restore both files together") from None
     return model.to(device).eval()
 
 

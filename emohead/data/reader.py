@@ -199,6 +199,9 @@ class ProcessedDataset:
         frames = read_video(p)
         if len(frames) != rec.n_frames:
             raise DatasetError(f"{p}: {len(frames)} frames, the manifest says n_frames={rec.n_frames}")
+        if frames.shape[1:3] != (rec.image_size, rec.image_size):
+            raise DatasetError(f"{p}: frames of clip {rec.id!r} are {frames.shape[2]}x{frames.shape[1]} px, the manifest "
+                               f"says {rec.image_size}x{rec.image_size}")
         return frames
 
     def words(self, clip: ClipRecord | str) -> dict[str, Any]:

@@ -224,6 +224,16 @@ def load_nerf(path: str | Path, device: torch.device | str = "cpu", *, backend: 
         state = load_safetensors_checked(weights_path, "NeRF", allow_inf=("grid.density",))   # unseen cells: inf
     except ValueError as err:
         raise NerfModelError(str(err)) from None
+    try:
+        nerf = _build_nerf(meta, state, backend)
+    except (KeyError, RuntimeError, TypeError) as err:        # missing keys, tensors of the wrong shape
+        raise NerfModelError(f"{weights_path}: does not match {meta_path} ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0][:300]}); re-train it or restore both files together") from None
+    return nerf.to(device)
+
+
+def _build_nerf(meta: dict, state: dict, backend: str | None) -> "HeadNerf":
+    """A HeadNerf from a description and its tensors (KeyError / RuntimeError when they do not fit)."""
     f = meta["field"]
     field = ExpressionField(state["field.box_min"], state["field.box_max"], expr_dim=f["expr_dim"],
                             hash_levels=f["hash_levels"], hash_features=f["hash_features"],
@@ -238,4 +248,4 @@ def load_nerf(path: str | Path, device: torch.device | str = "cpu", *, backend: 
     nerf = HeadNerf(field=field.eval(), grid=grid, background=state["background"], camera=cam,
                     emotions=tuple(meta["emotions"]), code_kind=meta["code_kind"], n_samples=int(meta["n_samples"]),
                     meta=meta)
-    return nerf.to(device)
+    return nerf

@@ -88,7 +88,10 @@ def test_training_is_deterministic_resumes_exactly_and_is_reused(a2e_world, tmp_
             ("json", lambda d: (d / "model.json").write_text("{\"format\": "), "model.json: cannot read"),
             ("nan", lambda d: save_file({k: (v * float("nan") if k == "e1.weight" else v)
                                          for k, v in load_file(str(d / "model.safetensors")).items()},
-                                        str(d / "model.safetensors")), "tensor 'e1.weight' .* NaN")):
+                                        str(d / "model.safetensors")), "tensor 'e1.weight' .* NaN"),
+            ("shape", lambda d: save_file({k: (v[:, :3].contiguous() if k == "e1.weight" else v)
+                                           for k, v in load_file(str(d / "model.safetensors")).items()},
+                                          str(d / "model.safetensors")), "model.safetensors: does not match")):
         folder = tmp_path / f"damaged-{name}"
         shutil.copytree(tmp_path / "a", folder)
         damage(folder)

@@ -158,6 +158,15 @@ def test_reader_names_nan_and_truncated_arrays(tmp_path):
         ProcessedDataset(root).arrays("c1", names=["alpha"])
 
 
+def test_reader_names_frames_of_another_size(tmp_path):
+    from emohead.data import write_video
+
+    root = write_dataset(tmp_path / "ds")
+    write_video(root / "clips/c0/video.mp4", np.zeros((T, 2 * H, 2 * H, 3), np.uint8), FPS)
+    with pytest.raises(DatasetError, match=rf"c0/video.mp4: frames of clip 'c0' are {2 * H}x{2 * H} px, the manifest says {H}x{H}"):
+        ProcessedDataset(root).frames("c0")
+
+
 def test_reader_names_a_transcript_past_the_clip_or_not_json(tmp_path):
     root = write_dataset(tmp_path / "ds")
     words = root / "clips/c0/words.json"

@@ -119,7 +119,7 @@ def _damaged_files_are_named(folder):
     from safetensors.torch import load_file, save_file
 
     cases = {}
-    for name in ("truncated", "pickled", "nan", "json"):
+    for name in ("truncated", "pickled", "nan", "json", "shape"):
         cases[name] = folder.with_name(f"nerf-{name}")
         shutil.copytree(folder, cases[name])
     weights = cases["truncated"] / "nerf.safetensors"
@@ -130,12 +130,15 @@ def _damaged_files_are_named(folder):
     table = "field.encoder.embeddings"                                 # the hash table
     state[table] = torch.full_like(state[table], float("nan"))
     save_file(state, str(cases["nan"] / "nerf.safetensors"))
+    state[table] = torch.zeros(7, 3)                                    # a hash table of the wrong shape
+    save_file(state, str(cases["shape"] / "nerf.safetensors"))
     meta = cases["json"] / "nerf.json"
     meta.write_text(meta.read_text()[:40])
     for name, expected in (("truncated", r"nerf.safetensors: not a readable safetensors"),
                            ("pickled", r"nerf.safetensors: not a readable safetensors"),
                            ("nan", rf"nerf.safetensors: tensor '{table}' of the NeRF holds NaN"),
-                           ("json", r"nerf.json: cannot read the NeRF description")):
+                           ("json", r"nerf.json: cannot read the NeRF description"),
+                           ("shape", r"nerf.safetensors: does not match .*nerf.json")):
         with pytest.raises(NerfModelError, match=expected):
             load_nerf(cases[name])
 
