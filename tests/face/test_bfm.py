@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+from payloads import Payload
 from scipy.io import savemat
 
 from emohead.face import PARSING_LABELS, load_bfm_3ddfa
@@ -41,21 +42,11 @@ def _write_npz(path, d):
     np.savez(path, **{k: v for k, v in d.items() if not k.startswith("_")})
 
 
-class _Payload:
-    """A pickle that creates a file when unpickled: what a crafted 'BFM' could do."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_a_pickle_is_never_unpickled_unless_trusted(tmp_path):
     marker = tmp_path / "payload-ran"
     path = tmp_path / "bfm_noneck_v3.pkl"
     with open(path, "wb") as fh:
-        pickle.dump({"u": _Payload(marker)}, fh)
+        pickle.dump({"u": Payload(marker)}, fh)
     with pytest.raises(ValueError, match="only .npz and .mat") as e:
         load_bfm_3ddfa(path)
     assert "bfm_noneck_v3.pkl" in str(e.value) and not marker.exists()

@@ -1,6 +1,7 @@
 """The paper's backends on tiny random models of the real classes, saved to and loaded from temp dirs."""
 import numpy as np
 import pytest
+from payloads import Payload
 
 from emohead.config import ConfigError, FeatureConfig
 from emohead.features import build_extractors, extract_clip
@@ -118,16 +119,6 @@ def test_funasr_asr_directory_without_config(tmp_path):
         build_extractors(FeatureConfig(transcript_backend="funasr", asr_path=str(tmp_path)))
 
 
-class _Payload:
-    """A pickle that creates a file when unpickled: what a crafted model.pt could do."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_funasr_state_is_loaded_with_weights_only(tmp_path):
     import torch
 
@@ -137,7 +128,7 @@ def test_funasr_state_is_loaded_with_weights_only(tmp_path):
     torch.save({"model": {"module.w": torch.ones(2)}}, good)
     assert list(load_funasr_state(good)) == ["w"]                    # unwrapped as FunASR does
     marker, bad = tmp_path / "payload-ran", tmp_path / "model.pt"
-    torch.save({"model": _Payload(marker)}, bad)
+    torch.save({"model": Payload(marker)}, bad)
     with pytest.raises(ConfigError, match="weights_only") as e:
         load_funasr_state(bad)
     assert "model.pt" in str(e.value) and not marker.exists()
