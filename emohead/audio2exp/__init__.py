@@ -1,22 +1,22 @@
-"""The audio-expression module (Sec. III-A, III-D): features -> alpha~, tau -> alpha^ = alpha~ + tau w_z.
+"""The audio-expression module (Sec. III-A, III-D): features -> alpha~, tau -> alpha^ = mu_z + alpha~ + tau w_z.
 
 Main entry points::
 
     model, history = train_audio2exp(ds, store, planes, profile.audio2exp, out_dir, seed=0)
     pred = predict(model, store.get(clip_id))                 # alpha~ [T, m], tau [T]
-    alpha_hat = pred.refined(emotion_normals(model, "happy", T))   # eq. 9, any tag
+    alpha_hat = pred.refined(*model.refinement("happy"))     # eq. 9 with the model's (w_z, mu_z), any tag
 """
 from .baselines import emotion_mean_rmse, mean_expression_rmse
 from .data import A2EDataError, FeatureInfo, Track, WindowBatch, WindowSampler, load_tracks, silence_features
-from .inference import Prediction, crossfade_weights, emotion_normals, expression_code, predict, window_starts
+from .inference import Prediction, crossfade_weights, expression_code, predict, window_starts
 from .losses import l_reg, l_reg_const, rmse
-from .model import A2EOutput, Audio2Expression, ConcatSelfAttention, FusedAttn, feed_forward, neighbour_fusion
+from .model import A2EOutput, Audio2Expression, ConcatSelfAttention, FusedAttn, feed_forward, neighbour_fusion, refine
 from .pairing import warp_track
 from .training import (A2ETrainingError, TrainStep, build_model, check_store, evaluate, load_audio2exp,
                        save_audio2exp, train_audio2exp)
 
 __all__ = ["emotion_mean_rmse", "mean_expression_rmse", "A2EDataError", "FeatureInfo", "Track", "WindowBatch", "WindowSampler", "load_tracks", "silence_features",
-           "Prediction", "crossfade_weights", "emotion_normals", "expression_code", "predict", "window_starts",
+           "Prediction", "crossfade_weights", "expression_code", "predict", "window_starts",
            "l_reg", "l_reg_const", "rmse", "A2EOutput", "Audio2Expression", "ConcatSelfAttention", "FusedAttn",
-           "feed_forward", "neighbour_fusion", "warp_track", "A2ETrainingError", "TrainStep", "build_model", "check_store",
+           "feed_forward", "neighbour_fusion", "refine", "warp_track", "A2ETrainingError", "TrainStep", "build_model", "check_store",
            "evaluate", "load_audio2exp", "save_audio2exp", "train_audio2exp"]

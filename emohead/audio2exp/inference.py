@@ -5,8 +5,9 @@ apart; each window also reads its n frames of context (silence before frame 0). 
 blended with linear cross-fade weights in the overlaps, and windows are run ``max_windows`` at a time,
 so memory depends on W and ``max_windows``, not on T.
 
-Because alpha~ and tau do not depend on the tag, one pass gives every emotion: alpha^ = alpha~ + tau w
-with w = w_z for a tag, a blend of two normals, or a per-frame switch schedule (App. B (3)).
+Because alpha~ and tau do not depend on the tag, one pass gives every emotion: alpha^ = mu + alpha~ + tau w
+with (w, mu) = (w_z, mu_z) for a tag, a blend of two, or a per-frame switch schedule (App. B (3));
+``model.refinement`` gives them.
 """
 from __future__ import annotations
 
@@ -108,14 +109,6 @@ def predict(model: Audio2Expression, features: Any, *, overlap: int | None = Non
             weight_sum[st:st + window] += w
     return Prediction(alpha_tilde=(alpha_sum / weight_sum[:, None]).astype(np.float32),
                       tau=(tau_sum / weight_sum).astype(np.float32), attention=attention)
-
-
-def emotion_normals(model: Audio2Expression, emotion: str, n_frames: int) -> np.ndarray:
-    """w_z of a tag for every frame: [T, m] (KeyError naming the known emotions)."""
-    if emotion not in model.emotions:
-        raise KeyError(f"unknown emotion {emotion!r}; this model knows {model.emotions}")
-    w = model.normals[model.emotions.index(emotion)].cpu().numpy()
-    return np.broadcast_to(w, (n_frames, model.m)).copy()
 
 
 def expression_code(model: Audio2Expression, pred: Prediction, normals: np.ndarray | None = None,
