@@ -220,7 +220,7 @@ def test_ddp_step_equals_the_one_process_step_of_the_global_batch(a2e_world, two
         step(it)
     ddp = torch.load(out / "sgd_state.pt", weights_only=True)
     for k, v in model.state_dict().items():
-        if k.startswith(("normals", "mean_", "std_", "silence_")):
+        if k.startswith(("normals", "anchors", "mean_", "std_", "silence_")):
             assert torch.equal(ddp[k], v), k                       # buffers: never trained
             continue
         moved = (v - init[k]).abs().max()

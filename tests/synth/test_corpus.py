@@ -121,12 +121,12 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, tiny_corpus):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"synth.image_size": 0}, "synth.image_size=0"),
+    ({"synth.image_size": 0}, "synth.image_size: must be > 0"),          # refused when the config is parsed
     ({"synth.image_size": 33}, "synth.image_size=33"),
     ({"synth.n_test_sentences": 2}, "synth.n_test_sentences=2"),
     ({"synth.n_sentences": 999}, "synth.n_sentences=999"),
     ({"synth.levels": [5]}, "synth.levels"),
-    ({"synth.n_actors": 0}, "synth.n_actors=0"),
+    ({"synth.n_actors": 0}, "synth.n_actors: must be > 0"),
 ])
 def test_bad_settings_fail_before_writing(tmp_path, overrides, message):
     out = tmp_path / "data"
@@ -190,4 +190,4 @@ def test_cli_synth_writes_a_dataset(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(args + ["--force"]) == 0
     assert main(["synth", "--profile", "smoke", "--out", str(tmp_path / "e"), "--set", "synth.image_size=0"]) == 2
-    assert "synth.image_size=0" in capsys.readouterr().err
+    assert "synth.image_size: must be > 0" in capsys.readouterr().err
