@@ -198,7 +198,7 @@ def _load_a2e(path: Path, device: str):
 
 def _analyser_for(args: argparse.Namespace, device: str):
     """--analyser, or the one `emohead extract` wrote beside --data (analyser/analyser.safetensors), or None."""
-    from .face.analyser import load_analyser
+    from .analyser.model import load_analyser
 
     path = args.analyser if args.analyser is not None else Path(args.data).parent / "analyser" / "analyser.safetensors"
     if not Path(path).is_file():
@@ -231,12 +231,11 @@ def cmd_train_nerf(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .config import resolve_device
     from .data import ProcessedDataset
-    from .features import FeatureStore, build_extractors, extract_clip
-    from .render import EmotionControl, driving_track, load_nerf, render_talking_head, save_video, view_sweep
+    from .features import FeatureStore
+    from .pipeline import EmotionControl, audio_features, driving_track, render_talking_head, save_video, view_sweep
+    from .render import load_nerf
 
     cfg = _profile_from_args(args)
     device = resolve_device(cfg)
@@ -275,9 +274,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                 raise CommandError(f"--words {args.words}: not a readable JSON transcript ({err})") from None
             except DatasetError as err:
                 raise CommandError(str(err)) from None
-        n_frames = int(len(audio) / sr * ds.fps)
-        feats = extract_clip(build_extractors(cfg.features, device=device), audio, sr, n_frames, ds.fps, words,
-                             clip_id=str(args.audio))
+        feats = audio_features(cfg.features, audio, sr, ds.fps, words, device=device, name=str(args.audio))
         drive = args.driving_clip or ds.clips(split="test", speaker=speaker)[0].id
         jobs.append((Path(args.audio).stem, feats, audio, sr, drive, args.emotion or "neutral"))
     else:

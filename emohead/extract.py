@@ -56,7 +56,7 @@ def _file_hash(path: Path) -> str:
 def ensure_analyser(profile: Profile, out_dir: Path, *, image_size: int, device: str, progress: bool = True,
                     analyser_path: str | Path | None = None):
     """Load ``analyser_path``, or the one cached in ``out_dir`` for the same config, or train one."""
-    from .face.analyser import evaluate_analyser, load_analyser, save_analyser, train_analyser
+    from .analyser.model import evaluate_analyser, load_analyser, save_analyser, train_analyser
 
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
@@ -88,7 +88,7 @@ def analyse_dataset(ds: ProcessedDataset, model, analyser_path: Path, out_dir: P
     from tqdm.auto import tqdm
 
     from . import distributed as dist
-    from .face.analyser import analyse_frames
+    from .analyser.model import analyse_frames
 
     out_dir.mkdir(parents=True, exist_ok=True)
     key = _file_hash(analyser_path)
@@ -116,7 +116,7 @@ def load_analysis(analysis_dir: str | Path, clip_id: str) -> dict[str, np.ndarra
 
 def compare_with_ground_truth(ds: ProcessedDataset, analysis_dir: Path, *, split: str = "test") -> dict[str, Any]:
     """Analyser vs the dataset's ground truth on ``split``: alpha RMSE, landmark px, clip emotion accuracy."""
-    from .synth.emotions import MEAD_EMOTIONS
+    from .data.emotions import MEAD_EMOTIONS
 
     sq_err, n_alpha, lm_err, n_lm, correct, frames_correct, n_frames = 0.0, 0, 0.0, 0, 0, 0, 0
     clips = ds.clips(split=split)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import ConfigError, Profile, load_profile, resolve_device, save_config
 from .files import write_json_atomic
+from .markdown import markdown_text
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ class NotebookContext:
         path = self.run_dir / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def upstream(ctx: NotebookContext, until: str, *, data_dir: str | Path | None = None):
+    """The run's stages up to ``until``, made or reused (:func:`emohead.stages.upstream`): the notebooks' prelude."""
+    from .stages import upstream as make_upstream
+
+    return make_upstream(ctx.profile, ctx.run_dir, until, device=ctx.device, data_dir=data_dir)
 
 
 def show_figures_inline() -> None:
@@ -130,23 +138,8 @@ def read_metrics(out_dir: str | Path) -> dict[str, Any]:
 
 def markdown_table(rows: list[Mapping[str, Any]], columns: list[str] | None = None, *, digits: int = 3,
                    title: str | None = None):
-    """A Markdown table of ``rows`` (dicts) for display in a notebook (IPython Markdown; plain str without IPython).
-
-    Floats are rounded to ``digits``; missing cells are shown as '-'.
-    """
-    columns = list(columns or (rows[0].keys() if rows else []))
-
-    def cell(v: Any) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, (float, np.floating)):
-            return f"{float(v):.{digits}f}" if math.isfinite(float(v)) else str(float(v))
-        return str(v)
-
-    lines = [f"**{title}**", ""] if title else []
-    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
-    text = "\n".join(lines)
+    """:func:`emohead.markdown.markdown_text` as IPython Markdown for display in a notebook (a str without IPython)."""
+    text = markdown_text(rows, columns, digits=digits, title=title)
     try:
         from IPython.display import Markdown
     except ImportError:

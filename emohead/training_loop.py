@@ -1,5 +1,6 @@
-"""The iteration skeleton shared by the audio-expression and NeRF trainers: progress bar, training clock,
-periodic checkpoints, and a checkpoint on Ctrl-C, so that a rerun resumes where the last one stopped.
+"""The skeleton shared by the audio-expression and NeRF trainers: the run folder (fingerprint, stale runs, reuse,
+resume: :class:`RunFolder`), and the iteration loop (progress bar, training clock, periodic checkpoints, and a
+checkpoint on Ctrl-C, so that a rerun resumes where the last one stopped).
 Ctrl-C (SIGINT) never cuts a step in half: it is noted, the step in progress finishes (optimizer update included),
 and the checkpoint is written between steps, so a resumed run equals an uninterrupted one. A second Ctrl-C stops at
 once, keeping the last checkpoint.
@@ -12,10 +13,15 @@ the checkpoint); ``loop.elapsed()`` reads it mid-run.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+from .files import atomic_path, move_aside, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +130,64 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
         log.warning("%s cannot be read (%s: %s); moved it to %s and training starts again from iteration 0",
                     path, type(err).__name__, err, aside.name)
         return None
+
+
+def fingerprint(settings: Mapping[str, Any], *data: bytes) -> str:
+    """Hash of what a trained model depends on: ``settings`` (config, seed, ... as JSON) then raw ``data`` blobs."""
+    h = hashlib.sha256()
+    h.update(json.dumps(dict(settings), sort_keys=True, default=str).encode())
+    for blob in data:
+        h.update(blob)
+    return h.hexdigest()
+
+
+@dataclass
+class RunFolder:
+    """A trainer's output folder and what a rerun does with it, the same for every trainer.
+
+    ``meta`` holds the finished model's fingerprint; ``files`` are all the run's files (meta, weights, history,
+    checkpoint). A rerun with the same fingerprint reuses a finished model or resumes from the checkpoint; one with
+    another fingerprint moves the old files to ``stale-<hash>/`` first, so nothing is overwritten.
+    """
+
+    root: Path
+    meta: str
+    files: tuple[str, ...]
+    history: str = "history.json"
+    checkpoint: str = "checkpoint.pt"
+
+    def stored_fingerprint(self) -> str | None:
+        """The fingerprint of the finished model, else of the checkpoint (a corrupt one is moved aside), else None."""
+        if (self.root / self.meta).is_file():
+            return json.loads((self.root / self.meta).read_text(encoding="utf-8")).get("fingerprint")
+        ckpt = read_checkpoint(self.root / self.checkpoint)
+        return None if ckpt is None else ckpt.get("fingerprint")
+
+    def retire_stale(self, fp: str) -> Path | None:
+        """Move an earlier run with another fingerprint to ``stale-<its hash>/``; returns that folder or None."""
+        old = self.stored_fingerprint()
+        if old is None or old == fp:
+            return None
+        stale = move_aside(self.root, self.files, f"stale-{old[:8]}")
+        log.warning("%s: an earlier run with other settings was moved to %s", self.root, stale)
+        return stale
+
+    def finished(self) -> bool:
+        """A finished model is here (its meta and its history)."""
+        return (self.root / self.meta).is_file() and (self.root / self.history).is_file()
+
+    def read_history(self) -> dict[str, Any]:
+        return json.loads((self.root / self.history).read_text(encoding="utf-8"))
+
+    def write_history(self, history: Mapping[str, Any]) -> None:
+        write_json_atomic(self.root / self.history, history)
+
+    def read_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any] | None:
+        return read_checkpoint(self.root / self.checkpoint, map_location=map_location)
+
+    def write_checkpoint(self, state: Mapping[str, Any]) -> None:
+        """``torch.save`` of ``state`` (tensors and plain data), atomically."""
+        import torch
+
+        with atomic_path(self.root / self.checkpoint) as tmp:
+            torch.save(dict(state), tmp)

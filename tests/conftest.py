@@ -36,7 +36,7 @@ def render_world(tmp_path_factory):
     from emohead.config import load_profile
     from emohead.data import ProcessedDataset
     from emohead.emotion import train_from_dataset
-    from emohead.face.analyser import build_analyser, save_analyser
+    from emohead.analyser.model import build_analyser, save_analyser
     from emohead.features import FeatureStore, extract_dataset
     from emohead.synth.corpus import generate_corpus
 

@@ -44,8 +44,8 @@ TRAIN_TWICE = textwrap.dedent("""
     import torch
     from emohead.config import AnalyserConfig
     from emohead.face import build_procedural_model
-    from emohead.face.analyser import train_analyser
-    from emohead.face.analyser_data import render_samples
+    from emohead.analyser.model import train_analyser
+    from emohead.analyser.samples import render_samples
     cfg = AnalyserConfig(input_size=32, n_train=32, n_val=16, epochs=1, batch_size=16, lr=2e-3, width=4)
     face = build_procedural_model()
     samples = (render_samples(face, 32, image_size=48, input_size=32, seed=3, split="train", progress=False),

@@ -6,17 +6,18 @@ Main entry points::
     pred = predict(model, store.get(clip_id))                 # alpha~ [T, m], tau [T]
     alpha_hat = pred.refined(*model.refinement("happy"))     # eq. 9 with the model's (w_z, mu_z), any tag
 """
-from .baselines import emotion_mean_rmse, mean_expression_rmse
-from .data import A2EDataError, FeatureInfo, Track, WindowBatch, WindowSampler, load_tracks, silence_features
-from .inference import Prediction, crossfade_weights, expression_code, predict, window_starts
-from .losses import l_reg, l_reg_const, rmse
-from .model import A2EOutput, Audio2Expression, ConcatSelfAttention, FusedAttn, feed_forward, neighbour_fusion, refine
-from .pairing import warp_track
-from .training import (A2ETrainingError, TrainStep, build_model, check_store, evaluate, load_audio2exp,
-                       save_audio2exp, train_audio2exp)
+from emohead._lazy import lazy_exports
 
-__all__ = ["emotion_mean_rmse", "mean_expression_rmse", "A2EDataError", "FeatureInfo", "Track", "WindowBatch", "WindowSampler", "load_tracks", "silence_features",
-           "Prediction", "crossfade_weights", "expression_code", "predict", "window_starts",
-           "l_reg", "l_reg_const", "rmse", "A2EOutput", "Audio2Expression", "ConcatSelfAttention", "FusedAttn",
-           "feed_forward", "neighbour_fusion", "refine", "warp_track", "A2ETrainingError", "TrainStep", "build_model", "check_store",
-           "evaluate", "load_audio2exp", "save_audio2exp", "train_audio2exp"]
+_EXPORTS = {
+    "baselines": ("emotion_mean_rmse", "mean_expression_rmse"),
+    "data": ("A2EDataError", "FeatureInfo", "Track", "WindowBatch", "WindowSampler", "load_tracks",
+        "silence_features"),
+    "inference": ("Prediction", "crossfade_weights", "expression_code", "predict", "window_starts"),
+    "losses": ("l_reg", "l_reg_const", "rmse"),
+    "model": ("A2EOutput", "Audio2Expression", "ConcatSelfAttention", "FusedAttn", "feed_forward",
+        "neighbour_fusion"),
+    "pairing": ("warp_track",),
+    "training": ("A2ETrainingError", "TrainStep", "build_model", "check_store", "evaluate", "load_audio2exp",
+        "save_audio2exp", "train_audio2exp"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

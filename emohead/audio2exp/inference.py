@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from .data import STREAMS, pad_context
-from .model import Audio2Expression, refine
+from ..emotion.editing import refine, tag_code
+from .model import Audio2Expression
 
 
 @dataclass
@@ -122,5 +123,4 @@ def expression_code(model: Audio2Expression, pred: Prediction, normals: np.ndarr
         return pred.refined(normals, anchors)
     if tag_value is None:
         raise ValueError("the no_refinement variant needs the integer tag z (tag_value) to build [z; alpha~]")
-    z = np.broadcast_to(np.asarray(tag_value, np.float32), pred.tau.shape)[:, None]
-    return np.concatenate([z, pred.alpha_tilde], axis=1)
+    return tag_code(tag_value, pred.alpha_tilde)

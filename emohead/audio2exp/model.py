@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from ..config import Audio2ExpConfig
+from ..emotion.editing import refine, tag_code
 from .data import STREAMS
 
 
@@ -139,16 +140,6 @@ class ConcatSelfAttention(nn.Module):
                                            need_weights=True)
             return out, {"self": attn}
         return out
-
-
-def refine(alpha_tilde, tau, direction, anchor=None):
-    """eq. 9, the one place it is computed: alpha^ = alpha~ + tau w_z, plus the tag's anchor mu_z when the model has one.
-
-    alpha_tilde [..., T, m], tau [..., T], direction w [..., m] or per frame [..., T, m], anchor mu like direction
-    (or None). Works on numpy arrays and torch tensors alike.
-    """
-    out = alpha_tilde + tau[..., None] * direction
-    return out if anchor is None else out + anchor
 
 
 @dataclass
@@ -290,5 +281,4 @@ class Audio2Expression(nn.Module):
             return out.refined(normals, anchors)
         if tag_value is None:
             raise ValueError("the no_refinement variant needs the tag z to build [z; alpha~]")
-        z = tag_value.to(out.alpha_tilde).expand(out.alpha_tilde.shape[:-1])[..., None]
-        return torch.cat([z, out.alpha_tilde], dim=-1)
+        return tag_code(tag_value, out.alpha_tilde)

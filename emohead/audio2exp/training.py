@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -33,9 +32,10 @@ import torch
 
 from .. import distributed as dist
 from ..config import Audio2ExpConfig
-from ..files import (FolderLock, atomic_path, load_safetensors_checked, move_aside, read_json_file,
+from ..files import (FolderLock, load_safetensors_checked, read_json_file,
                      save_safetensors_atomic, write_json_atomic)
-from ..training_loop import CheckpointedLoop, read_checkpoint
+from ..training_loop import CheckpointedLoop, RunFolder
+from ..training_loop import fingerprint as run_fingerprint
 from .data import (FeatureInfo, Track, WindowBatch, WindowSampler, check_feature_widths, feature_stats,
                    load_tracks, silence_features)
 from .inference import predict
@@ -148,13 +148,9 @@ def emotion_anchors(tracks: Sequence[Track], emotions: Sequence[str]) -> np.ndar
 
 def fingerprint(cfg: Audio2ExpConfig, seed: int, normals: np.ndarray, ds: Any, store: Any, extra: Any = None) -> str:
     """Hash of everything a trained model depends on (config, seed, hyperplanes, data, features)."""
-    h = hashlib.sha256()
-    h.update(json.dumps({"cfg": dataclasses.asdict(cfg), "seed": seed, "extra": extra}, sort_keys=True,
-                        default=str).encode())
-    h.update(np.ascontiguousarray(normals, np.float32).tobytes())
-    h.update(Path(ds.manifest_path).read_bytes())
-    h.update(json.dumps({c: store.stored_key(c) for c in store.clip_ids}, sort_keys=True).encode())
-    return h.hexdigest()
+    return run_fingerprint({"cfg": dataclasses.asdict(cfg), "seed": seed, "extra": extra},
+                           np.ascontiguousarray(normals, np.float32).tobytes(), Path(ds.manifest_path).read_bytes(),
+                           json.dumps({c: store.stored_key(c) for c in store.clip_ids}, sort_keys=True).encode())
 
 
 def _batch_to_torch(b: WindowBatch, device: torch.device) -> dict[str, torch.Tensor]:
@@ -238,18 +234,10 @@ class TrainStep:
         return loss.detach()
 
 
-def _move_stale(out_dir: Path, old_fp: str) -> None:
-    stale = move_aside(out_dir, (CHECKPOINT_FILE, MODEL_FILE, META_FILE, HISTORY_FILE), f"stale-{old_fp[:8]}")
-    log.warning("%s: an earlier run with other settings was moved to %s", out_dir, stale)
-
-
-def _stored_fingerprint(out_dir: Path) -> str | None:
-    for name in (META_FILE,):
-        p = out_dir / name
-        if p.is_file():
-            return json.loads(p.read_text(encoding="utf-8")).get("fingerprint")
-    ckpt = read_checkpoint(out_dir / CHECKPOINT_FILE)          # a corrupt one is moved aside
-    return None if ckpt is None else ckpt.get("fingerprint")
+def run_folder(out_dir: str | Path) -> RunFolder:
+    """The audio-expression model's folder (fingerprint, stale runs, reuse, resume: :class:`RunFolder`)."""
+    return RunFolder(Path(out_dir), META_FILE, (CHECKPOINT_FILE, MODEL_FILE, META_FILE, HISTORY_FILE),
+                     history=HISTORY_FILE, checkpoint=CHECKPOINT_FILE)
 
 
 def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str | Path, *, seed: int = 0,
@@ -292,15 +280,13 @@ def _train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out
     directions = planes.directions(cfg.refine_along)                  # w_z of eq. 9 (normal or pattern)
     fp = fingerprint(cfg, seed, directions, ds, store, extra={"speakers": list(train_speakers or []),
                                                                   "alpha_source": alpha_source is not None})
+    run = run_folder(out_dir)
     if main:
-        old = _stored_fingerprint(out_dir)
-        if old is not None and old != fp:
-            _move_stale(out_dir, old)
+        run.retire_stale(fp)
     dist.barrier()                                                      # every rank sees the same files
-    if (out_dir / META_FILE).is_file() and (out_dir / HISTORY_FILE).is_file() and stop_at is None:
+    if run.finished() and stop_at is None:
         log.info("reusing the trained audio-expression model in %s", out_dir)
-        model = load_audio2exp(out_dir, device)
-        return model, json.loads((out_dir / HISTORY_FILE).read_text(encoding="utf-8"))
+        return load_audio2exp(out_dir, device), run.read_history()
 
     info = FeatureInfo(dims=store.dims, backends=store.backends)
     train = load_tracks(ds, store, split="train", alpha_source=alpha_source, speakers=train_speakers)
@@ -319,23 +305,21 @@ def _train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out
                                "clips_with_partner": int(sum(bool(t.partners) for t in train)),
                                "world_size": dist.world_size()}
     start = 0
-    ckpt_path = out_dir / CHECKPOINT_FILE
-    ckpt = read_checkpoint(ckpt_path, map_location=device)
+    ckpt = run.read_checkpoint(map_location=device)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimiser.load_state_dict(ckpt["optimiser"])
         start, history = int(ckpt["iteration"]), ckpt["history"]
         history["world_size"] = dist.world_size()
-        log.info("resuming audio-expression training from %s at iteration %d", ckpt_path, start)
+        log.info("resuming audio-expression training in %s at iteration %d", out_dir, start)
 
     step = TrainStep(model, optimiser, sampler, cfg, device, seed)     # DDP-wrapped in a process group
 
     def checkpoint(iteration: int) -> None:
         if not main:                                                    # rank 0 alone writes
             return
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": iteration,
-                        "history": history, "fingerprint": fp}, tmp)
+        run.write_checkpoint({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": iteration,
+                              "history": history, "fingerprint": fp})
 
     val_every = val_every or max(1, cfg.iterations // 10)
     log_every = max(1, cfg.iterations // 200)
@@ -357,7 +341,7 @@ def _train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out
             history["val_rmse"].append(r)
             bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", val_rmse=f"{r:.3f}")
 
-    CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=ckpt_path).run(
+    CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=run.root / run.checkpoint).run(
         start, end, cfg.iterations, one_step, desc="audio2exp", progress=progress and main)
     if end < cfg.iterations:
         dist.barrier()
@@ -365,9 +349,9 @@ def _train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out
     if main:
         final = evaluate(model, val, device=device)
         history.update(final_val=final, iterations_per_second=cfg.iterations / max(history["seconds"], 1e-9))
-        write_json_atomic(out_dir / HISTORY_FILE, history)
+        run.write_history(history)
         save_audio2exp(model, out_dir, {"fingerprint": fp, "seed": seed, "val_rmse": final["rmse"]})
     dist.barrier()                                                      # the files exist before any rank returns
     if not main:
-        history = json.loads((out_dir / HISTORY_FILE).read_text(encoding="utf-8"))
+        history = run.read_history()
     return model, history

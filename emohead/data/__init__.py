@@ -1,12 +1,12 @@
 """The processed-dataset format shared by the synthetic world, MEAD and CREMA-D (DESIGN.md, data flow)."""
-from .format import CLIP_ARRAYS, CLIP_FILES, FORMAT_NAME, FORMAT_VERSION, OPTIONAL_ARRAYS, SPLITS, ClipRecord, Manifest
-from .reader import ProcessedDataset
-from .validate import DatasetError, validate_clip_arrays, validate_words
-from .video import probe_video, read_video, write_video
-from .writer import DatasetWriter, words_dict
+from emohead._lazy import lazy_exports
 
-__all__ = [
-    "CLIP_ARRAYS", "CLIP_FILES", "FORMAT_NAME", "FORMAT_VERSION", "OPTIONAL_ARRAYS", "SPLITS",
-    "ClipRecord", "Manifest", "ProcessedDataset", "DatasetError", "DatasetWriter",
-    "validate_clip_arrays", "validate_words", "probe_video", "read_video", "write_video", "words_dict",
-]
+_EXPORTS = {
+    "format": ("CLIP_ARRAYS", "CLIP_FILES", "FORMAT_NAME", "FORMAT_VERSION", "OPTIONAL_ARRAYS", "SPLITS",
+        "ClipRecord", "Manifest"),
+    "reader": ("ProcessedDataset",),
+    "validate": ("DatasetError", "validate_clip_arrays", "validate_words"),
+    "video": ("probe_video", "read_video", "write_video"),
+    "writer": ("DatasetWriter", "words_dict"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

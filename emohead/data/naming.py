@@ -11,10 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
-MEAD_EMOTIONS = ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")
-CREMAD_EMOTIONS = {"ANG": "anger", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
-#: CREMA-D's four levels mapped to 1..4 (XX, "unspecified", is the most common and is taken as 2)
-CREMAD_LEVELS = {"LO": 1, "XX": 2, "MD": 3, "HI": 4}
+from .emotions import CREMA_CODES, CREMA_LEVELS, MEAD_EMOTIONS
 
 _MEAD_ACTOR = re.compile(r"^[MW]\d{3}$")
 _CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
@@ -60,8 +57,8 @@ def parse_cremad_name(path: str | PurePath) -> ParsedName:
     if not m:
         raise ValueError(f"{path}: CREMA-D names look like 1001_DFA_ANG_XX")
     actor, sentence, emo, level = m.groups()
-    if emo not in CREMAD_EMOTIONS:
-        raise ValueError(f"{path}: emotion code {emo!r} is not one of {sorted(CREMAD_EMOTIONS)}")
-    if level not in CREMAD_LEVELS:
-        raise ValueError(f"{path}: level code {level!r} is not one of {sorted(CREMAD_LEVELS)}")
-    return ParsedName(speaker=actor, emotion=CREMAD_EMOTIONS[emo], level=CREMAD_LEVELS[level], sentence=sentence)
+    if emo not in CREMA_CODES:
+        raise ValueError(f"{path}: emotion code {emo!r} is not one of {sorted(CREMA_CODES)}")
+    if level not in CREMA_LEVELS:
+        raise ValueError(f"{path}: level code {level!r} is not one of {sorted(CREMA_LEVELS)}")
+    return ParsedName(speaker=actor, emotion=CREMA_CODES[emo], level=CREMA_LEVELS[level], sentence=sentence)

@@ -16,7 +16,7 @@ Inception weights by path (no download, ever): :func:`load_inception` accepts
 - torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth`` when the optional ``torch-fidelity``
   package is installed (torchmetrics' own ``NoTrainInceptionV3``).
 Without Inception weights the same distance is taken on the face analyser's 256-d penultimate
-embedding (:func:`emohead.face.analyser.embed_frames`) and reported as "FD (analyser)", never "FID":
+embedding (:func:`emohead.analyser.model.embed_frames`) and reported as "FD (analyser)", never "FID":
 its values are not comparable with the paper's FID.
 """
 from __future__ import annotations
@@ -166,7 +166,7 @@ def load_inception(path: str | Path, *, trust_torchscript: bool = False) -> Ince
 
 
 class AnalyserFeatures(nn.Module):
-    """uint8 [N, 3, H, W] -> [N, 256] face-analyser embedding (:func:`emohead.face.analyser.embed_frames`)."""
+    """uint8 [N, 3, H, W] -> [N, 256] face-analyser embedding (:func:`emohead.analyser.model.embed_frames`)."""
 
     def __init__(self, analyser: nn.Module, batch_size: int = 64) -> None:
         super().__init__()
@@ -175,7 +175,7 @@ class AnalyserFeatures(nn.Module):
         self.num_features = int(analyser.fc[1].out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..face.analyser import embed_frames
+        from ..analyser.model import embed_frames
 
         frames = x.permute(0, 2, 3, 1).contiguous().cpu().numpy()
         dev = next(self.analyser.parameters()).device
@@ -209,7 +209,7 @@ def image_frechet_distance(real: Any, fake: Any, *, inception_path: str | Path |
         net: nn.Module = load_inception(inception_path, trust_torchscript=trust_torchscript)
         name = FID_NAME
     elif analyser is not None:
-        from ..face.analyser import FaceAnalyser
+        from ..analyser.model import FaceAnalyser
         if not isinstance(analyser, FaceAnalyser):
             raise EvalError(f"analyser must be a FaceAnalyser, got {type(analyser).__name__}")
         net = AnalyserFeatures(analyser)

@@ -190,7 +190,7 @@ def _target_index(target: Any, emotions: Sequence[str]) -> int:
         return int(target)
     name = str(target)
     if name not in emotions:
-        from ..synth.emotions import canonical_emotion                # CREMA-D names -> MEAD names
+        from ..data.emotions import canonical_emotion                 # CREMA-D names -> MEAD names
         try:
             name = canonical_emotion(name)
         except ValueError:
@@ -214,7 +214,7 @@ def emotion_recognition(clip_probs: Sequence[Any], targets: Sequence[Any], *,
     frequent per-frame argmax, ties to the lower index (``"majority"``). ``per_item``: per-clip frame accuracy.
     """
     if emotions is None:
-        from ..synth.emotions import MEAD_EMOTIONS
+        from ..data.emotions import MEAD_EMOTIONS
         emotions = MEAD_EMOTIONS
     if clip_rule not in ("mean_prob", "majority"):
         raise EvalError(f"clip_rule={clip_rule!r}: expected 'mean_prob' or 'majority'")

@@ -311,7 +311,7 @@ def er_check(analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu") -> 
 
     Returns per-frame ER (%) of each, clip accuracies, "gt_best" (ground truth above the neutral clip), counts.
     """
-    from ..face.analyser import analyse_frames
+    from ..analyser.model import analyse_frames
     from .metrics import emotion_recognition
 
     pairs = [(c, clips[j]) for c, j in zip(clips, neutral_partners(clips)) if j is not None]
@@ -346,7 +346,7 @@ def mlmd_check(analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu") -
     Returns the mean M-LMD of each (ground truth also on the neutral_clip subset, "ground_truth_paired"), and
     "gt_best" (ground truth below both).
     """
-    from ..face.analyser import analyse_frames
+    from ..analyser.model import analyse_frames
     from .metrics import mouth_lmd
 
     gt_lm, fz_lm, real = [], [], []

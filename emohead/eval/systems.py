@@ -150,7 +150,7 @@ class Evaluator:
     real_aus: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from ..face.analyser import analyse_frames
+        from ..analyser.model import analyse_frames
 
         self.real_aus = [analyse_frames(self.analyser, c.frames, device=self.device).au for c in self.clips]
 
@@ -160,7 +160,7 @@ class Evaluator:
         ``real_landmarks``: place the SyncNet crop with the dataset's landmarks (ground truth) instead of the
         analyser's (generated video).
         """
-        from ..face.analyser import analyse_frames
+        from ..analyser.model import analyse_frames
         from .syncnet import sync_confidence, sync_score
 
         if len(generated) != len(self.clips):
@@ -189,7 +189,7 @@ class Evaluator:
 
 def generate_videos(a2e: Any, nerf: Any, store: Any, ds: Any, clips: Sequence[TestClip], tag: str) -> list[np.ndarray]:
     """One system's frames for each test clip: its audio, the requested tag ('own' or an emotion), its own poses."""
-    from ..render.video import EmotionControl, driving_track, render_talking_head
+    from ..pipeline import EmotionControl, driving_track, render_talking_head
 
     out = []
     for c in clips:
@@ -250,19 +250,15 @@ def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, 
     from tqdm.auto import tqdm
 
     from ..audio2exp import train_audio2exp
-    from ..data import ProcessedDataset
-    from ..emotion import ensure_hyperplanes
     from ..extract import ensure_analyser
-    from ..features import extract_dataset
     from ..render import train_nerf
+    from ..stages import upstream
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if not (run_dir / "data" / "manifest.json").is_file():
         raise EvalError(f"{run_dir}: no processed dataset at data/ (run the notebooks or `emohead synth` first)")
-    ds = ProcessedDataset(run_dir / "data")
-    store = extract_dataset(ds, profile.features, run_dir / "features", device=device, progress=progress)
-    planes = ensure_hyperplanes(ds, profile.hyperplanes, run_dir / "hyperplanes" / "hyperplanes.npz",
-                                seed=profile.seed)
+    up = upstream(profile, run_dir, "hyperplanes", device=device, data_dir=run_dir / "data", progress=progress)
+    ds, store, planes = up.ds, up.store, up.planes
     if analyser is None:
         analyser, _ = ensure_analyser(profile, run_dir / "analyser", image_size=profile.synth.image_size,
                                       device=device, progress=progress)

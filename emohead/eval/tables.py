@@ -406,11 +406,10 @@ class ComparisonTable:
         return out
 
     def to_markdown(self) -> str:
-        """A Markdown table (via :func:`emohead.notebook.markdown_table`) followed by its notes."""
-        from ..notebook import markdown_table
+        """A Markdown table (:func:`emohead.markdown.markdown_text`) followed by its notes."""
+        from ..markdown import markdown_text
 
-        md = markdown_table(self.display_rows(), self.columns, title=self.title)
-        text = getattr(md, "data", md)
+        text = markdown_text(self.display_rows(), self.columns, title=self.title)
         return text + "\n\n" + "\n".join(f"- {n}" for n in self.notes)
 
     def _repr_markdown_(self) -> str:

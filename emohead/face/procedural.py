@@ -37,6 +37,7 @@ import numpy as np
 from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator, PchipInterpolator
 from scipy.optimize import brentq
 
+from emohead.data.emotions import MEAD_EMOTIONS
 from emohead.face import layout as L
 from emohead.face.facs import AU_NAMES, build_au_basis
 from emohead.face.layout import MeshRegions, gauss, smoothstep
@@ -645,14 +646,14 @@ def sample_expression_aus(n: int, au_names: tuple[str, ...] = AU_NAMES, seed: in
     8 % blink only, 42 % emotion + speech (+ a blink with p = 0.2). Speech: AU25 ~ U(0, 1) with AU26
     correlated to it; rounded vowels add AU18; bilabials use AU24 with the jaw closed (no AU26).
     """
-    from emohead.synth import emotions as E   # lazy: synth may import face
+    from emohead.face import emotion_aus as E
 
     names = list(au_names)
     k = {a: i for i, a in enumerate(names)}
     rng = np.random.default_rng([seed, 777])
     out = np.zeros((n, len(names)))
     kind = rng.choice(4, size=n, p=[0.30, 0.20, 0.08, 0.42])
-    emos = list(E.MEAD_EMOTIONS)
+    emos = list(MEAD_EMOTIONS)
     for i in range(n):
         a = np.zeros(len(names))
         if kind[i] in (0, 3):

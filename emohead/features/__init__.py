@@ -8,13 +8,12 @@ Backends: :mod:`.spectral` / :mod:`.hubert` (v~), :mod:`.prosody` / :mod:`.emoti
 :mod:`.transcript` (dataset / FunASR words), :mod:`.hashed` / :mod:`.llama` (g~); word-to-frame
 alignment (Fig. 9) in :mod:`.alignment`; input checks in :mod:`.audio_io`; the cache in :mod:`.store`.
 """
-from .alignment import align_words, frame_words, normalize_words, words_from_funasr
-from .audio_io import check_frames, prepare_audio
-from .extract import CODE_VERSION, ClipFeatures, Extractors, build_extractors, extract_clip
-from .store import FeatureStore, clip_key, extract_dataset, settings_for
+from emohead._lazy import lazy_exports
 
-__all__ = [
-    "CODE_VERSION", "ClipFeatures", "Extractors", "FeatureStore", "align_words", "build_extractors",
-    "check_frames", "clip_key", "extract_clip", "extract_dataset", "frame_words", "normalize_words",
-    "prepare_audio", "settings_for", "words_from_funasr",
-]
+_EXPORTS = {
+    "alignment": ("align_words", "frame_words", "normalize_words", "words_from_funasr"),
+    "audio_io": ("check_frames", "prepare_audio"),
+    "extract": ("CODE_VERSION", "ClipFeatures", "Extractors", "build_extractors", "extract_clip"),
+    "store": ("FeatureStore", "clip_key", "extract_dataset", "settings_for"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

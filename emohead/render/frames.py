@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..emotion.editing import tag_code
 from ..face.camera import Camera
 from ..face.morphable import PARSING_LABELS
 from .rays import PoseError, check_pose
@@ -117,13 +118,13 @@ def clip_camera(arrays: dict[str, np.ndarray], where: str) -> Camera:
     return Camera(k, w2c)
 
 
-def expression_codes(alpha: np.ndarray, tag: int, code: str) -> np.ndarray:
-    """[T, m] alpha, or [T, m + 1] [z; alpha] for the no_refinement variant (code='tag_alpha')."""
+def training_codes(alpha: np.ndarray, tag: int, code: str) -> np.ndarray:
+    """The codes a NeRF trains on: [T, m] alpha, or [T, m + 1] [z; alpha] for the no_refinement variant ('tag_alpha')."""
     alpha = np.asarray(alpha, np.float32)
     if code == "alpha":
         return alpha
     if code == "tag_alpha":
-        return np.concatenate([np.full((len(alpha), 1), float(tag), np.float32), alpha], axis=1)
+        return tag_code(float(tag), alpha)
     raise NerfDataError(f"expression code kind must be 'alpha' or 'tag_alpha', got {code!r}")
 
 
@@ -189,7 +190,7 @@ def load_nerf_frames(ds: Any, speaker: str, split: str, *, image_size: int | Non
             raise NerfDataError(f"{where}: the expression source gave {len(alpha)} frames, the clip has {rec.n_frames}")
         if not np.isfinite(alpha[take]).all():
             raise NerfDataError(f"{where}: the expression parameters (alpha) contain NaN or inf")
-        parts["codes"].append(expression_codes(alpha[take], emotions.index(rec.emotion), code))
+        parts["codes"].append(training_codes(alpha[take], emotions.index(rec.emotion), code))
         parts["tags"].append(np.full(len(take), emotions.index(rec.emotion)))
         parts["clip"] += [rec.id] * len(take)
         parts["frame"].append(take)

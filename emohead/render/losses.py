@@ -22,12 +22,38 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..face.analyser_data import crop_box_pixels
+from ..analyser.samples import crop_box_pixels
 
 
 def l_photo(rendered: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L_photo (eq. 15): mean squared error between rendered and true colours [..., 3]."""
     return ((rendered - target) ** 2).mean()
+
+
+def nerf_loss(cfg, photo: torch.Tensor, *, patch_photo: torch.Tensor | None = None,
+              cord: torch.Tensor | None = None, shape: torch.Tensor | None = None) -> torch.Tensor:
+    """L (eq. 15-16): lambda_photo L_photo, plus, in the refinement stage, lambda_photo L_photo of the rendered face
+    patch + lambda_cord L_cord + lambda_shape L_shape. ``cfg``: a NerfConfig (its lambda_* weights)."""
+    loss = cfg.lambda_photo * photo                                  # eq. 15
+    if patch_photo is not None:                                      # eq. 16, on one rendered face patch
+        loss = loss + cfg.lambda_photo * patch_photo
+    if cord is not None:
+        loss = loss + cfg.lambda_cord * cord
+    if shape is not None:
+        loss = loss + cfg.lambda_shape * shape
+    return loss
+
+
+def psnr_from_mse(mse, *, cap_db: float = 100.0):
+    """PSNR = -10 log10(MSE) in dB for colours in [0, 1], capped at ``cap_db`` (an exact frame has MSE 0).
+
+    mse: a number or array [N] -> the same shape (numpy). The evaluator's per-frame PSNR
+    (:func:`emohead.eval.metrics.psnr`, torchmetrics) computes the same number.
+    """
+    import numpy as np
+
+    mse = np.asarray(mse, dtype=np.float64)
+    return np.minimum(-10.0 * np.log10(np.maximum(mse, 10.0 ** (-cap_db / 10.0))), cap_db)
 
 
 def l_shape(beta_pred: torch.Tensor, beta_true: torch.Tensor) -> torch.Tensor:
@@ -65,7 +91,7 @@ class AnalyserCoordination:
 
         Tags without frames get the mean over all frames (their L_cord then only asks for "a face").
         """
-        from ..face.analyser_data import crop_frames
+        from ..analyser.samples import crop_frames
 
         dev = next(analyser.parameters()).device
         box = tuple(analyser.hparams["crop_box"])

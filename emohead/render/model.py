@@ -14,7 +14,6 @@ Files: ``nerf.safetensors`` (field, grid density, background) and ``nerf.json`` 
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path

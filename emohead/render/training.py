@@ -34,11 +34,13 @@ import torch
 
 from ..config import NerfConfig
 from ..cpu_kernels import training_kernels
-from ..files import FolderLock, atomic_path, move_aside, write_json_atomic
-from ..training_loop import CheckpointedLoop, read_checkpoint
+from ..files import FolderLock
+from ..training_loop import CheckpointedLoop, RunFolder
+from ..training_loop import fingerprint as run_fingerprint
 from .field import ExpressionField, render_rays
 from .frames import NerfDataError, NerfFrames, estimate_background, head_box, load_nerf_frames
-from .losses import AnalyserCoordination, ClipCoordination, l_cord, l_photo, l_shape, patch_pixels
+from .losses import (AnalyserCoordination, ClipCoordination, l_cord, l_photo, l_shape, nerf_loss, patch_pixels,
+                     psnr_from_mse)
 from .model import NERF_META, NERF_WEIGHTS, HeadNerf, load_nerf, save_nerf
 from .occupancy import OccupancyGrid
 from .rays import pose_rays
@@ -157,18 +159,14 @@ def _check_config(cfg: NerfConfig) -> None:
 
 def fingerprint(cfg: NerfConfig, seed: int, ds: Any, speaker: str, code: str, extra: Any = None) -> str:
     """Hash of what a trained NeRF depends on: config, seed, dataset manifest, speaker, code kind, extras."""
-    h = hashlib.sha256()
-    h.update(json.dumps({"cfg": dataclasses.asdict(cfg), "seed": seed, "speaker": speaker, "code": code,
-                         "extra": extra}, sort_keys=True, default=str).encode())
-    h.update(Path(ds.manifest_path).read_bytes())
-    return h.hexdigest()
+    return run_fingerprint({"cfg": dataclasses.asdict(cfg), "seed": seed, "speaker": speaker, "code": code,
+                            "extra": extra}, Path(ds.manifest_path).read_bytes())
 
 
-def _stored_fingerprint(out_dir: Path) -> str | None:
-    if (out_dir / NERF_META).is_file():
-        return json.loads((out_dir / NERF_META).read_text(encoding="utf-8")).get("fingerprint")
-    ckpt = read_checkpoint(out_dir / CHECKPOINT_FILE)          # a corrupt one is moved aside
-    return None if ckpt is None else ckpt.get("fingerprint")
+def run_folder(out_dir: str | Path) -> RunFolder:
+    """The NeRF's folder (fingerprint, stale runs, reuse, resume: :class:`RunFolder`)."""
+    return RunFolder(Path(out_dir), NERF_META, (CHECKPOINT_FILE, NERF_META, NERF_WEIGHTS, HISTORY_FILE),
+                     history=HISTORY_FILE, checkpoint=CHECKPOINT_FILE)
 
 
 def _linear_lr(cfg: NerfConfig, it: int) -> float:
@@ -183,18 +181,16 @@ def evaluate_nerf(nerf: HeadNerf, frames: NerfFrames, *, max_frames: int = 8, re
 
     Renders up to ``max_frames`` evenly spaced frames with their own codes and poses, over their own torso.
     """
-    from ..eval.metrics import psnr
-
     idx = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
     real = frames.images[idx].cpu().numpy()
     parsing = frames.parsing[idx].cpu().numpy()
     rendered = nerf.render_frames(frames.codes[idx].cpu().numpy(), frames.R[idx].cpu().numpy(),
                                   frames.t[idx].cpu().numpy(), real, parsing)
     mask = frames.head_mask(torch.as_tensor(idx)).cpu().numpy()
-    err = ((rendered.astype(np.float64) - real.astype(np.float64)) / 255.0) ** 2
+    err = ((rendered.astype(np.float64) - real.astype(np.float64)) / 255.0) ** 2      # [N, H, W, 3]
     head_mse = err[mask].mean() if mask.any() else float("nan")
-    out: dict[str, Any] = {"psnr": psnr(rendered, real).value,
-                           "psnr_head": float(-10.0 * np.log10(max(head_mse, 1e-12))),
+    out: dict[str, Any] = {"psnr": float(psnr_from_mse(err.reshape(len(err), -1).mean(axis=1)).mean()),
+                           "psnr_head": float(psnr_from_mse(head_mse, cap_db=120.0)),
                            "frames": [int(i) for i in idx]}
     if return_images:
         out.update(rendered=rendered, real=real)
@@ -250,12 +246,11 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         b"".join(v.detach().cpu().numpy().tobytes() for v in analyser.state_dict().values())).hexdigest()[:16]
     fp = fingerprint(cfg, seed, ds, speaker, code, extra={"analyser": analyser_key,
                                                           "alpha_source": alpha_source is not None})
-    old = _stored_fingerprint(out_dir)
-    if old is not None and old != fp:
-        move_aside(out_dir, (CHECKPOINT_FILE, NERF_META, NERF_WEIGHTS, HISTORY_FILE), f"stale-{old[:8]}")
-    if (out_dir / NERF_META).is_file() and (out_dir / HISTORY_FILE).is_file() and stop_at is None:
+    run = run_folder(out_dir)
+    run.retire_stale(fp)
+    if run.finished() and stop_at is None:
         log.info("reusing the trained NeRF in %s", out_dir)
-        return load_nerf(out_dir, device), json.loads((out_dir / HISTORY_FILE).read_text(encoding="utf-8"))
+        return load_nerf(out_dir, device), run.read_history()
 
     train_frames = load_nerf_frames(ds, speaker, "train", image_size=cfg.image_size, code=code,
                                     max_frames=cfg.max_frames, alpha_source=alpha_source, progress=progress)
@@ -285,26 +280,25 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
                                "coord_backend": cfg.coord_backend if refine else None, "patch_size": patch,
                                "refine_start": cfg.refine_start if refine else None}
     start = 0
-    ckpt_path = out_dir / CHECKPOINT_FILE
-    ckpt = read_checkpoint(ckpt_path, map_location=device)
+    ckpt = run.read_checkpoint(map_location=device)
     if ckpt is not None:
         field.load_state_dict(ckpt["field"])
         grid.load_state_dict(ckpt["grid"])
         optimiser.load_state_dict(ckpt["optimiser"])
         start, history = int(ckpt["iteration"]), ckpt["history"]
-        log.info("resuming NeRF training from %s at iteration %d", ckpt_path, start)
+        log.info("resuming NeRF training in %s at iteration %d", out_dir, start)
 
     def checkpoint(iteration: int) -> None:
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({"field": field.state_dict(), "grid": grid.state_dict(), "optimiser": optimiser.state_dict(),
-                        "iteration": iteration, "history": history, "fingerprint": fp}, tmp)
+        run.write_checkpoint({"field": field.state_dict(), "grid": grid.state_dict(),
+                              "optimiser": optimiser.state_dict(), "iteration": iteration, "history": history,
+                              "fingerprint": fp})
 
     val_every = val_every or max(1, cfg.iterations // 10)
     log_every = max(1, cfg.iterations // 200)
     skip_from = cfg.iterations // 4                      # the grid decides nothing before it has seen the field
     end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
     running: dict[str, list[float]] = {"loss": [], "l_photo": [], "l_cord": [], "l_shape": []}
-    loop = CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=ckpt_path)
+    loop = CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=run.root / run.checkpoint)
 
     def one_step(it: int, bar: Any) -> None:
         gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + it)
@@ -315,27 +309,23 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         f, pix = sample_rays(table, cfg.rays_per_batch, gen)
         out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid)
         photo = l_photo(out.rgb, target)                                       # eq. 15
-        loss = cfg.lambda_photo * photo
-        cord_v = shape_v = float("nan")
-        if it >= cfg.refine_start and refine:
-            # L_refine (eq. 16) on one rendered face patch
+        patch_photo = cord = shape = None
+        if it >= cfg.refine_start and refine:                                  # eq. 16 on one rendered face patch
             fi = torch.randint(0, len(train_frames), (1,), generator=gen, device=device)
             pout, ptarget = render_training_rays(field, table, fi.expand(patch_idx.numel()), patch_idx,
                                                  cfg.samples_per_ray, gen, use_grid)
             image = pout.rgb.view(1, patch, patch, 3).permute(0, 3, 1, 2)      # [1, 3, P, P]
-            loss = loss + cfg.lambda_photo * l_photo(pout.rgb, ptarget)
-            tag = table.frames.tags[fi]
-            cord = l_cord(coord.image_embedding(image), coord.text_embedding(tag))
-            loss = loss + cfg.lambda_cord * cord
-            cord_v = float(cord.detach())
+            patch_photo = l_photo(pout.rgb, ptarget)
+            cord = l_cord(coord.image_embedding(image), coord.text_embedding(table.frames.tags[fi]))
             if analyser is not None:
                 size = analyser.input_size
                 crop = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
                                                        align_corners=False, antialias=True)
                 beta = analyser.head_beta(analyser.embed_crops(crop))
-                shp = l_shape(beta, table.frames.beta_id.to(device))
-                loss = loss + cfg.lambda_shape * shp
-                shape_v = float(shp.detach())
+                shape = l_shape(beta, table.frames.beta_id.to(device))
+        loss = nerf_loss(cfg, photo, patch_photo=patch_photo, cord=cord, shape=shape)
+        cord_v = float("nan") if cord is None else float(cord.detach())
+        shape_v = float("nan") if shape is None else float(shape.detach())
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -368,7 +358,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         return nerf, history
     final = evaluate_nerf(nerf, test_frames, max_frames=8)
     history.update(final_val=final, iterations_per_second=cfg.iterations / max(history["seconds"], 1e-9))
-    write_json_atomic(out_dir / HISTORY_FILE, history)
+    run.write_history(history)
     save_nerf(nerf, out_dir, {"final_psnr": final["psnr"], "seconds": history["seconds"]})
     nerf.meta = json.loads((out_dir / NERF_META).read_text(encoding="utf-8"))
     return nerf, history

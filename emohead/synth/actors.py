@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..face.appearance import Appearance, identity_appearance
-from .emotions import actor_style
+from ..face.emotion_aus import actor_style
 from .speech import VOICES, Prosody
 
 

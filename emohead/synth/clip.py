@@ -21,7 +21,7 @@ from ..face.mar import mouth_aspect_ratio
 from ..face.morphable import MorphableModel
 from ..face.raster import render_faces
 from .actors import Actor
-from .emotions import emotion_au
+from ..face.emotion_aus import emotion_au
 from .motion import blink_curve, head_motion
 from .prosody import emotional_prosody
 from .speech import synthesize

@@ -22,7 +22,7 @@ from ..face.camera import default_camera
 from ..face.procedural import build_procedural_model
 from .actors import make_actors
 from .clip import synthesize_clip
-from .emotions import CREMA_EMOTIONS, MEAD_EMOTIONS
+from ..data.emotions import CREMA_EMOTIONS, MEAD_EMOTIONS
 from .sentences import MAX_TRAIN_SENTENCES, compose_script, sentence_id, vocabulary_overlap
 
 log = logging.getLogger(__name__)

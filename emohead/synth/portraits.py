@@ -11,7 +11,7 @@ from ..face.camera import default_camera
 from ..face.morphable import MorphableModel
 from ..face.raster import render_faces
 from .actors import Actor
-from .emotions import emotion_au
+from ..face.emotion_aus import emotion_au
 
 
 def render_alphas(model: MorphableModel, actor: Actor, alphas: np.ndarray, image_size: int, *,

@@ -3,11 +3,11 @@
 mixer (``EmotionMixer``: emotion A / B, blend, intensity tau, time + play, switch at t, view yaw, mp4 export)
 -> preview (the renderer behind it: the trained NeRF when there is one, else the synthetic world's mesh).
 """
-from __future__ import annotations
+from emohead._lazy import lazy_exports
 
-from emohead.widgets.mixer import EmotionMixer, MixerSettings, png_bytes, wav_bytes
-from emohead.widgets.preview import (RENDERER_MODES, MeshPreview, NerfPreview, Preview, choose_preview, mesh_preview,
-                                     yaw_matrices)
-
-__all__ = ["EmotionMixer", "MixerSettings", "png_bytes", "wav_bytes", "RENDERER_MODES", "MeshPreview", "NerfPreview",
-           "Preview", "choose_preview", "mesh_preview", "yaw_matrices"]
+_EXPORTS = {
+    "mixer": ("EmotionMixer", "MixerSettings", "png_bytes", "wav_bytes"),
+    "preview": ("RENDERER_MODES", "MeshPreview", "NerfPreview", "Preview", "choose_preview", "mesh_preview",
+        "yaw_matrices"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -26,7 +26,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..render.video import DrivingTrack, EmotionControl, expression_codes, save_video
+from ..pipeline import DrivingTrack, EmotionControl, expression_codes, save_video
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class EmotionMixer:
     def from_clip(cls, a2e: Any, ds: Any, store: Any, clip_id: str, preview: Any, **kwargs: Any) -> "EmotionMixer":
         """A mixer over one clip of a processed dataset: its features, audio and (as driving track) its poses."""
         from ..audio2exp.inference import predict
-        from ..render.video import driving_track
+        from ..pipeline import driving_track
 
         pred = predict(a2e, store.get(clip_id))
         track = driving_track(ds, clip_id, preview.image_size)

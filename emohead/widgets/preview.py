@@ -159,7 +159,7 @@ def choose_preview(mode: str, nerf_dir: str | Path | None, synth_cfg: Any, image
     'auto': the NeRF when ``nerf_dir`` holds one (and it reads ``a2e``'s codes), else the mesh.
     """
     from ..render.model import NERF_META, NERF_WEIGHTS, NerfModelError, load_nerf
-    from ..render.video import check_pairing
+    from ..pipeline import check_pairing
 
     if mode not in RENDERER_MODES:
         raise ValueError(f"renderer mode must be one of {RENDERER_MODES}, got {mode!r}")

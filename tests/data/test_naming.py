@@ -24,7 +24,8 @@ def test_mead_bad_paths(path, message):
 def test_cremad_names():
     p = parse_cremad_name("AudioWAV/1001_DFA_ANG_XX.wav")
     assert (p.speaker, p.emotion, p.level, p.sentence) == ("1001", "anger", 2, "DFA")
-    assert parse_cremad_name("1091_IEO_HAP_HI.flv").level == 4
+    assert parse_cremad_name("1091_IEO_HAP_HI.flv").level == 3   # one scale with MEAD (emohead.data.emotions)
+    assert parse_cremad_name("1091_IEO_HAP_LO.flv").level == 1
     with pytest.raises(ValueError, match="emotion code 'XYZ'"):
         parse_cremad_name("1001_DFA_XYZ_XX.wav")
     with pytest.raises(ValueError, match="level code 'QQ'"):

@@ -13,8 +13,8 @@ TINY = AnalyserConfig(input_size=32, n_train=1, n_val=1, epochs=8, batch_size=32
 
 def _samples(ds, split):
     """AnalyserSamples from a corpus split's ground-truth frames and arrays (the emotion is the clip's tag)."""
-    from emohead.face.analyser_data import AnalyserSamples, crop_frames, landmarks_to_crop
-    from emohead.synth.emotions import MEAD_EMOTIONS
+    from emohead.analyser.samples import AnalyserSamples, crop_frames, landmarks_to_crop
+    from emohead.data.emotions import MEAD_EMOTIONS
 
     parts = {k: [] for k in ("images", "landmarks", "alpha", "beta", "au", "emotion", "level")}
     for rec in ds.clips(split=split):
@@ -34,7 +34,7 @@ def _samples(ds, split):
 @pytest.fixture(scope="module")
 def analyser(eval_corpus):
     """A small analyser trained on the corpus's training clips (never the test clips), ~20 s on 2 cores."""
-    from emohead.face.analyser import train_analyser
+    from emohead.analyser.model import train_analyser
 
     train = _samples(eval_corpus, "train")
     model, _ = train_analyser(TINY, image_size=train.image_size, seed=0, progress=False,
@@ -44,7 +44,7 @@ def analyser(eval_corpus):
 
 @pytest.fixture(scope="module")
 def test_outputs(eval_corpus, analyser):
-    from emohead.face.analyser import analyse_frames
+    from emohead.analyser.model import analyse_frames
 
     recs = eval_corpus.clips(split="test")
     return recs, [analyse_frames(analyser, eval_corpus.frames(r)) for r in recs]

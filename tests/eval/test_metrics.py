@@ -111,7 +111,7 @@ def test_aue_zero_for_identical_and_mae_with_names():
 
 
 def test_er_frame_and_clip_accuracy():
-    from emohead.synth.emotions import MEAD_EMOTIONS
+    from emohead.data.emotions import MEAD_EMOTIONS
 
     eye = np.eye(8)
     happy, sad = MEAD_EMOTIONS.index("happy"), MEAD_EMOTIONS.index("sad")

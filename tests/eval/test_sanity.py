@@ -79,7 +79,7 @@ def test_er_and_mlmd_rank_the_ground_truth_first(smoke_corpus):
     """A small analyser trained on the training clips' frames (~5 s): ER of the ground truth beats the neutral clip
     of the same speaker scored against the emotional tag; M-LMD of the ground truth is below a frozen mouth and
     the neutral clip (measured: ER 56 vs 5 %, M-LMD 0.45 vs 0.68 / 0.82 px)."""
-    from emohead.face.analyser import train_analyser
+    from emohead.analyser.model import train_analyser
 
     from .test_analyser_metrics import TINY, _samples
 

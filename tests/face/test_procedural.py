@@ -7,7 +7,8 @@ import torch
 
 from emohead.face import AU_NAMES, PARSING_LABELS, build_procedural_model, sample_expression_aus
 from emohead.face.procedural import _build_geometry
-from emohead.synth.emotions import MEAD_EMOTIONS, emotion_au
+from emohead.data.emotions import MEAD_EMOTIONS
+from emohead.face.emotion_aus import emotion_au
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 
 from emohead.face import (FACE_LABELS, PARSING_LABELS, build_procedural_model, default_camera, mouth_aspect_ratio,
                           rasterize, render_faces, rotation_from_euler)
-from emohead.synth.emotions import emotion_au
+from emohead.face.emotion_aus import emotion_au
 
 SIZE = 96
 

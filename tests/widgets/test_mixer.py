@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from emohead.data import probe_video, read_video
-from emohead.render.video import EmotionControl, expression_codes
+from emohead.pipeline import EmotionControl, expression_codes
 from emohead.widgets import EmotionMixer, MeshPreview, NerfPreview, choose_preview
 
 

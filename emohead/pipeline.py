@@ -1,8 +1,14 @@
-"""From audio + an emotion control to an mp4 with sound: the whole inference path (Sec. III, Fig. 2).
+"""The one inference path: audio + an emotion control -> alpha^ -> frames -> an mp4 with sound (Sec. III, Fig. 2).
 
-    audio -> features (v~, e~, g~) -> audio-expression module -> alpha~, tau
-    emotion control -> per-frame normal w (a tag, a blend of two, or a switch in the clip)  -> alpha^ = alpha~ + tau w
-    alpha^ + head poses of a driving track -> head NeRF -> composited over the track's torso and the background -> mp4
+    audio (+ words) -> features v~, e~, g~            :func:`audio_features`            (Sec. III-A)
+    features -> alpha~ [T, m], tau [T]                   emohead.audio2exp.predict          (eq. 1-8)
+    emotion control -> per-frame (w, mu)                 :class:`EmotionControl`, Audio2Expression.refinement (App. B)
+    alpha^ = mu + alpha~ + tau w  (or [z; alpha~])      :func:`expression_codes` -> emotion.editing.refine (eq. 9)
+    alpha^ + a driving track's head poses -> head NeRF -> over the track's torso and background -> frames
+                                                         :func:`render_talking_head` -> HeadNerf.render_frames
+    frames + audio -> mp4                                :func:`save_video`
+
+The CLI's ``render``, the widgets, the evaluation systems and the notebooks all go through this module.
 
 The driving track supplies what audio cannot: head poses and the torso layer. As in AD-NeRF it is a clip of the
 same person (its poses and frames), played forward and backward to cover audio of any length.
@@ -15,9 +21,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.video import write_video
-from .frames import resize_frames
-from .model import HeadNerf, NerfModelError
+from .audio2exp.inference import expression_code, predict
+from .data.video import write_video
+from .emotion.editing import switch_weights
+from .render.frames import resize_frames
+from .render.model import HeadNerf, NerfModelError
+from .render.training import code_kind_for_variant
 
 
 @dataclass
@@ -73,8 +82,6 @@ class EmotionControl:
 
     def weights(self, n_frames: int, fps: float) -> np.ndarray:
         """Per-frame weight of ``to`` [T] in [0, 1]."""
-        from ..emotion.editing import switch_weights
-
         if self.to is None:
             return np.zeros(n_frames, np.float32)
         if self.switch_at is not None:
@@ -98,8 +105,6 @@ def expression_codes(a2e: Any, prediction: Any, control: EmotionControl, fps: fl
     anchors adds mu, blended likewise and moved ``tau_scale`` of the way from the neutral anchor.
     no_refinement: [z; alpha~] with z the (blended) tag index.
     """
-    from ..audio2exp.inference import expression_code
-
     for name in (control.emotion, control.to):
         if name is not None and name not in a2e.emotions:
             raise KeyError(f"unknown emotion {name!r}; the audio-expression model knows {list(a2e.emotions)}")
@@ -116,8 +121,6 @@ def expression_codes(a2e: Any, prediction: Any, control: EmotionControl, fps: fl
 
 def check_pairing(a2e: Any, nerf: HeadNerf) -> None:
     """The NeRF must read the codes this audio-expression model makes (alpha^ or [z; alpha~])."""
-    from .training import code_kind_for_variant
-
     want = code_kind_for_variant(a2e.cfg.variant)
     if want != nerf.code_kind:
         raise NerfModelError(f"the audio-expression model (variant {a2e.cfg.variant!r}) makes {want!r} codes but the "
@@ -127,14 +130,25 @@ def check_pairing(a2e: Any, nerf: HeadNerf) -> None:
 def render_talking_head(a2e: Any, nerf: HeadNerf, features: Any, control: EmotionControl, track: DrivingTrack, *,
                         fps: float, yaw: Sequence[float] | float = 0.0, progress: bool = True) -> np.ndarray:
     """Frames uint8 [T, H, W, 3] of the person speaking ``features``' audio with ``control``'s emotion."""
-    from ..audio2exp.inference import predict
-
     check_pairing(a2e, nerf)
     pred = predict(a2e, features)
     codes = expression_codes(a2e, pred, control, fps)
     drive = track.fit(len(codes))
     return nerf.render_frames(codes, drive.R, drive.t, drive.frames, drive.parsing, yaw=yaw, progress=progress,
                               desc=f"rendering {control.label()}")
+
+
+def audio_features(features_cfg: Any, audio: np.ndarray, sample_rate: int, fps: int, words: Any = None, *,
+                   device: Any = "cpu", name: str = "audio") -> Any:
+    """Features (v~, e~, g~) [T, D] of new audio (mono float [N]) at ``fps``, T = floor(N / sample_rate * fps).
+
+    ``words``: the transcript with times (the dataset backend needs it; FunASR transcribes instead).
+    """
+    from .features import build_extractors, extract_clip
+
+    n_frames = int(len(audio) / sample_rate * fps)
+    return extract_clip(build_extractors(features_cfg, device=device), audio, sample_rate, n_frames, fps, words,
+                        clip_id=name)
 
 
 def save_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sample_rate: int) -> Path:

@@ -4,7 +4,7 @@ On real data the paper measures expressions with 3DDFA (alpha, landmarks), actio
 OpenFace and emotions with a classifier (Sec. III-B, IV). In the synthetic world these roles are
 played by a network trained on renders of the generator (DESIGN.md, "The embedded default"):
 
-    frame [S, S, 3] -> fixed crop (analyser_data.crop_box_fraction) -> [3, I, I]
+    frame [S, S, 3] -> fixed crop (samples.crop_box_fraction) -> [3, I, I]
       -> ResNet-like trunk -> 5 heads: landmarks [68, 2], alpha [10], beta_id [40], AUs [K], emotion logits [8]
 
 It is an evaluator: it is trained on fresh renders with its own seeds and never sees a corpus clip.
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from ..config import AnalyserConfig
 from ..cpu_kernels import training_kernels
 from ..files import save_safetensors_atomic
-from .analyser_data import (AnalyserSamples, crop_box_fraction, crop_box_pixels, crop_frames,
+from .samples import (AnalyserSamples, crop_box_fraction, crop_box_pixels, crop_frames,
                             landmarks_from_crop, render_samples)
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class AnalyserOutput:
     alpha: Any            # [B, 10] 3DMM expression
     beta: Any             # [B, S] identity
     au: Any               # [B, K] action-unit intensities
-    emotion_logits: Any   # [B, 8] over emohead.synth.MEAD_EMOTIONS
+    emotion_logits: Any   # [B, 8] over emohead.data.emotions.MEAD_EMOTIONS
     emotion_probs: Any    # [B, 8] softmax of the logits
 
     @property
@@ -168,10 +168,10 @@ class FaceAnalyser(nn.Module):
 
 def build_analyser(cfg: AnalyserConfig, *, image_size: int) -> FaceAnalyser:
     """An untrained analyser sized for the procedural model and the MEAD emotions."""
-    from emohead.synth.emotions import MEAD_EMOTIONS
+    from emohead.data.emotions import MEAD_EMOTIONS
 
-    from .procedural import N_SHAPE
-    from .facs import AU_NAMES
+    from ..face.procedural import N_SHAPE
+    from ..face.facs import AU_NAMES
 
     return FaceAnalyser(input_size=cfg.input_size, width=cfg.width, n_au=len(AU_NAMES), n_shape=N_SHAPE,
                         n_emotions=len(MEAD_EMOTIONS), au_names=AU_NAMES, emotions=MEAD_EMOTIONS,
@@ -265,7 +265,7 @@ def train_analyser(cfg: AnalyserConfig, *, image_size: int, seed: int = 0, devic
     dev = torch.device(device)
     t0 = time.perf_counter()
     if samples is None:
-        from .procedural import build_procedural_model
+        from ..face.procedural import build_procedural_model
         face = build_procedural_model()
         train = render_samples(face, cfg.n_train, image_size=image_size, input_size=cfg.input_size, seed=seed,
                                split="train", device=dev, progress=progress)
@@ -339,7 +339,7 @@ def evaluate_analyser(model: FaceAnalyser, n: int = 500, *, image_size: int | No
 
     -> landmark_px (frame pixels), alpha_rmse, beta_rmse, au_mae, emotion_accuracy, emotion_accuracy_l23.
     """
-    from .procedural import build_procedural_model
+    from ..face.procedural import build_procedural_model
 
     size = int(image_size or model.hparams["image_size"])
     dev = torch.device(device) if device is not None else next(model.parameters()).device

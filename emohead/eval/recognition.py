@@ -10,9 +10,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..synth.emotions import MEAD_EMOTIONS, canonical_emotion
-from .editing import refine
-from .hyperplanes import EmotionHyperplanes
+from ..data.emotions import MEAD_EMOTIONS, canonical_emotion
+from ..emotion.editing import refine
+from ..emotion.hyperplanes import EmotionHyperplanes
 
 
 def refinement_recognition(planes: EmotionHyperplanes, analyser, model, actor, alpha_tilde: np.ndarray,
@@ -22,7 +22,7 @@ def refinement_recognition(planes: EmotionHyperplanes, analyser, model, actor, a
     alpha_tilde [N, m]: the starting expressions (e.g. frames of neutral speech). Returns
     ``{"tau=<t>": {"per_emotion": {z: accuracy}, "mean": float}}``.
     """
-    from ..face.analyser import analyse_frames
+    from ..analyser.model import analyse_frames
     from ..synth.portraits import render_alphas
 
     alpha_tilde = np.asarray(alpha_tilde, np.float32)
@@ -42,7 +42,7 @@ def refinement_recognition(planes: EmotionHyperplanes, analyser, model, actor, a
 def rendered_emotion_accuracy(analyser, model, actor, alphas: np.ndarray, emotion: str, *, image_size: int,
                               device: str = "cpu") -> tuple[float, np.ndarray]:
     """Render expressions alpha [N, m] on ``actor``; (fraction the analyser labels ``emotion``, frames [N, H, W, 3])."""
-    from ..face.analyser import analyse_frames
+    from ..analyser.model import analyse_frames
     from ..synth.portraits import render_alphas
 
     frames = render_alphas(model, actor, np.asarray(alphas, np.float32), image_size, device=device)

@@ -1,4 +1,4 @@
-"""Emotions of the synthetic world as FACS action-unit prototypes.
+"""How the synthetic world shows an emotion: FACS action-unit prototypes per emotion and level.
 
 An emotion at an intensity level is an AU activation vector ``a = LEVEL_SCALE[level] * style * p``
 ([K], in the order of a model's ``au_names``), where ``p`` is the emotion's prototype (below,
@@ -8,10 +8,9 @@ multiplicative gains around 1 (:func:`actor_style`), so speakers differ in how t
 Prototypes: happy AU6+12, sad AU1+4+15, angry AU4+5+7+23, surprised AU1+2+5+26,
 fear AU1+2+4+5+20+26, disgusted AU9+15+16, contempt AU12R+14R (unilateral), neutral none.
 
-MEAD has 3 intensity levels (1 weak, 2 medium, 3 strong). CREMA-D has four labels, mapped onto
-the same scale by :data:`CREMA_LEVELS` (LO -> 1, MD -> 2, HI -> 3, XX "unspecified" -> 2); level 4 is
+Levels are MEAD's 1-3 (CREMA-D's labels map onto them, see :mod:`emohead.data.emotions`); level 4 is
 accepted as an extra-strong level for experiments beyond MEAD's range. CREMA-D emotion names map to
-the MEAD prototypes by :data:`CREMA_TO_MEAD`.
+the MEAD prototypes by :func:`~emohead.data.emotions.canonical_emotion`.
 """
 from __future__ import annotations
 
@@ -19,12 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-MEAD_EMOTIONS: tuple[str, ...] = ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")
-CREMA_EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happy", "neutral", "sad")
-CREMA_TO_MEAD: dict[str, str] = {
-    "anger": "angry", "disgust": "disgusted", "fear": "fear", "happy": "happy", "neutral": "neutral", "sad": "sad",
-}
-CREMA_LEVELS: dict[str, int] = {"LO": 1, "MD": 2, "HI": 3, "XX": 2}
+from ..data.emotions import canonical_emotion
+
 
 PROTOTYPES: dict[str, dict[str, float]] = {
     "happy": {"AU6": 0.9, "AU12": 1.0},
@@ -40,16 +35,6 @@ PROTOTYPES: dict[str, dict[str, float]] = {
 
 LEVEL_SCALE: dict[int, float] = {1: 0.45, 2: 0.72, 3: 1.0, 4: 1.2}
 """Multiplier of the prototype per intensity level (MEAD 1-3; 4 = extra strong)."""
-
-
-def canonical_emotion(emotion: str) -> str:
-    """MEAD name of an emotion given by its MEAD or CREMA-D name (case-insensitive)."""
-    e = str(emotion).strip().lower()
-    if e in PROTOTYPES:
-        return e
-    if e in CREMA_TO_MEAD:
-        return CREMA_TO_MEAD[e]
-    raise ValueError(f"unknown emotion {emotion!r}; valid: {sorted(set(MEAD_EMOTIONS) | set(CREMA_EMOTIONS))}")
 
 
 def actor_style(actor_seed: int, au_names: Sequence[str]) -> np.ndarray:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from emohead.face import AU_NAMES
-from emohead.synth.emotions import (CREMA_EMOTIONS, CREMA_LEVELS, CREMA_TO_MEAD, LEVEL_SCALE, MEAD_EMOTIONS,
-                                    PROTOTYPES, actor_style, emotion_au)
+from emohead.data.emotions import CREMA_EMOTIONS, CREMA_LEVELS, CREMA_TO_MEAD, MEAD_EMOTIONS
+from emohead.face.emotion_aus import LEVEL_SCALE, PROTOTYPES, actor_style, emotion_au
 
 
 def test_prototypes_use_known_aus():

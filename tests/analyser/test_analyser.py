@@ -9,9 +9,9 @@ import torch
 
 from emohead.config import AnalyserConfig
 from emohead.face import build_procedural_model, default_camera, identity_appearance, render_faces
-from emohead.face.analyser import (AnalyserError, AnalyserOutput, FaceAnalyser, analyse_frames, build_analyser,
+from emohead.analyser.model import (AnalyserError, AnalyserOutput, FaceAnalyser, analyse_frames, build_analyser,
                                    load_analyser, save_analyser, train_analyser)
-from emohead.face.analyser_data import (crop_box_fraction, crop_box_pixels, crop_camera, landmarks_from_crop,
+from emohead.analyser.samples import (crop_box_fraction, crop_box_pixels, crop_camera, landmarks_from_crop,
                                         landmarks_to_crop, render_samples, sample_poses)
 from emohead.face.raster import background_image
 

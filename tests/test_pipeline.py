@@ -9,8 +9,9 @@ import pytest
 from emohead.audio2exp import predict
 from emohead.cli import main
 from emohead.data import probe_video, read_video
-from emohead.render import (EmotionControl, driving_track, expression_codes, render_talking_head, save_video,
-                            train_nerf, view_sweep)
+from emohead.pipeline import (EmotionControl, driving_track, expression_codes, render_talking_head, save_video,
+                              view_sweep)
+from emohead.render import train_nerf
 from emohead.render.model import NerfModelError
 
 

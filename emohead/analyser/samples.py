@@ -5,7 +5,7 @@ the renderer knows exactly:
 
 * identity: ``beta_id ~ N(0, 0.9^2)`` ([40], as :func:`emohead.synth.actors.make_actors`), a random
   :func:`identity_appearance` (one per render batch) and a random emotional style
-  (:func:`emohead.synth.emotions.actor_style`);
+  (:func:`emohead.face.emotion_aus.actor_style`);
 * expression: AU activations ``a = emotion_au(z, level, style) * s + articulation + blink``
   (s ~ U(0.5, 1.15) covers the corpus's onset and wobble; articulation blends two viseme targets of
   AU25/26/18/24 like :mod:`emohead.synth.visemes`; blinks are AU45), clipped to [0, 1.5] as in
@@ -39,10 +39,10 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from .appearance import identity_appearance
-from .camera import Camera, default_camera
-from .morphable import MorphableModel
-from .raster import background_image, render_faces
+from ..face.appearance import identity_appearance
+from ..face.camera import Camera, default_camera
+from ..face.morphable import MorphableModel
+from ..face.raster import background_image, render_faces
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def crop_box_fraction(margin: float = CROP_MARGIN) -> tuple[float, float, float]
     The box is the default camera's projection of the mean procedural head (all head vertices,
     frontal pose), widened by ``margin`` about its centre and shifted to lie inside the frame.
     """
-    from .procedural import build_procedural_model
+    from ..face.procedural import build_procedural_model
 
     model = build_procedural_model()
     size = 1024
@@ -168,7 +168,8 @@ def sample_labels(model: MorphableModel, n: int, rng: np.random.Generator) -> di
     Emotion uniform over the 8 MEAD emotions, level 1-3, one random actor style per face; speech
     articulation with p = 0.7 (a blend of two viseme targets); a blink (AU45) with p = 0.15.
     """
-    from emohead.synth.emotions import MEAD_EMOTIONS, actor_style, emotion_au
+    from emohead.data.emotions import MEAD_EMOTIONS
+    from emohead.face.emotion_aus import actor_style, emotion_au
 
     names = model.au_names
     index = {a: i for i, a in enumerate(names)}
