@@ -16,8 +16,10 @@ _EXPORTS = {
     "result": ("EvalError", "MetricResult"),
     "systems": ("FULL", "GROUND_TRUTH", "LITERAL", "NEUTRAL", "NO_ALIGNMENT", "NO_REFINEMENT", "EvaluationResult",
         "SystemSpec", "evaluate_run", "system_specs"),
-    "tables": ("PAPER_TABLES", "ComparisonTable", "compare_with_paper", "paper_table"),
-    "syncnet": ("SyncNet", "SyncResult", "SyncTrainConfig", "load_syncnet", "mfcc", "prepare_clip", "save_syncnet",
-        "sync_confidence", "sync_score", "train_syncnet"),
+    "paper": ("PAPER_TABLES", "PaperTable", "paper_table"),
+    "tables": ("ComparisonTable", "compare_with_paper"),
+    "syncnet": ("SyncNet", "SyncResult", "load_syncnet", "mfcc", "prepare_clip", "save_syncnet", "sync_confidence",
+        "sync_score"),
+    "syncnet_training": ("SyncTrainConfig", "prepare_dataset_clips", "train_syncnet"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

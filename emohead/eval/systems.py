@@ -114,7 +114,8 @@ def ensure_syncnet(ds: Any, cfg: Any, run_dir: Path, *, device: str, progress: b
 
     frame_size: the side of the videos it will judge (``nerf.image_size``); the training frames are resized to it.
     """
-    from .syncnet import SyncTrainConfig, load_syncnet, prepare_dataset_clips, save_syncnet, train_syncnet
+    from .syncnet import load_syncnet, save_syncnet
+    from .syncnet_training import SyncTrainConfig, prepare_dataset_clips, train_syncnet
 
     if cfg.syncnet_path:
         if not Path(cfg.syncnet_path).is_file():

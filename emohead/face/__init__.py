@@ -18,7 +18,8 @@ _EXPORTS = {
     "facs": ("AU_DESCRIPTIONS", "AU_NAMES", "build_au_basis"),
     "mar": ("mouth_aspect_ratio",),
     "morphable": ("FACE_LABELS", "PARSING_LABELS", "MorphableModel"),
-    "procedural": ("build_procedural_model", "sample_expression_aus"),
+    "expression_space": ("expression_from_aus", "sample_expression_aus"),
+    "procedural": ("build_procedural_model",),
     "raster": ("Fragments", "RenderOutput", "rasterize", "render_faces"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,6 +1,6 @@
 """Per-identity appearance: skin tone, hair, brows, iris, lip tint and shirt colour.
 
-The procedural model's vertex colours are built with base tones (``procedural.BASE_*``);
+The procedural model's vertex colours are built with base tones (``procedural_mesh.BASE_*``);
 :func:`apply_appearance` rescales each material's colours by ``new_tone / base_tone``, so the
 shading-friendly variation inside a material is kept.
 """
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emohead.face import procedural as P
+from emohead.face import procedural_mesh as P
 from emohead.face.morphable import MorphableModel
 
 _SKIN = np.array([[0.95, 0.80, 0.70], [0.90, 0.72, 0.60], [0.86, 0.67, 0.55], [0.78, 0.58, 0.45],

@@ -13,7 +13,7 @@ from emohead._lazy import lazy_exports
 _EXPORTS = {
     "alignment": ("align_words", "frame_words", "normalize_words", "words_from_funasr"),
     "audio_io": ("check_frames", "prepare_audio"),
-    "extract": ("CODE_VERSION", "ClipFeatures", "Extractors", "build_extractors", "extract_clip"),
+    "extractors": ("CODE_VERSION", "ClipFeatures", "Extractors", "build_extractors", "extract_clip"),
     "store": ("FeatureStore", "clip_key", "extract_dataset", "settings_for"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

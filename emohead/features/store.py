@@ -2,7 +2,7 @@
 
 A clip's cache key is the SHA-256 of its content (the float32 audio bytes, sample rate, T, fps and the
 transcript) and of the feature settings (:func:`settings_for`: backend names, model paths, widths and
-:data:`~emohead.features.extract.CODE_VERSION`). ``extract_dataset`` reuses a clip whose stored key
+:data:`~emohead.features.extractors.CODE_VERSION`). ``extract_dataset`` reuses a clip whose stored key
 matches and recomputes it otherwise, so a re-run is cheap and a changed setting or audio file is
 picked up. Every file is written atomically (:mod:`emohead.files`).
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..config import FeatureConfig
 from ..files import save_npz_atomic, write_json_atomic
-from .extract import CODE_VERSION, SAMPLE_RATE, ClipFeatures, Extractors, build_extractors, extract_clip
+from .extractors import CODE_VERSION, SAMPLE_RATE, ClipFeatures, Extractors, build_extractors, extract_clip
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ def metric_bars(results: Mapping[str, Mapping[str, float]], metrics: Sequence[st
     Infinite or missing values (the ground truth's PSNR against itself) are left out of their panel and named
     under it. The arrow in a panel's title says which direction is better.
     """
-    from ..eval.tables import HIGHER_IS_BETTER
+    from ..eval.paper import HIGHER_IS_BETTER
 
     systems = list(results)
     metrics = list(metrics or dict.fromkeys(m for r in results.values() for m in r))

@@ -8,7 +8,8 @@ import pytest
 
 from emohead.eval import EvalError
 from emohead.eval import sanity
-from emohead.eval.syncnet import SyncClip, SyncTrainConfig, prepare_dataset_clips, train_syncnet
+from emohead.eval.syncnet import SyncClip
+from emohead.eval.syncnet_training import SyncTrainConfig, prepare_dataset_clips, train_syncnet
 
 
 def _clip(i, speaker, sentence, emotion="happy", T=30):

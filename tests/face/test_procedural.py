@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from emohead.face import AU_NAMES, PARSING_LABELS, build_procedural_model, sample_expression_aus
-from emohead.face.procedural import _build_geometry
+from emohead.face.procedural_mesh import build_geometry
 from emohead.data.emotions import MEAD_EMOTIONS
 from emohead.face.emotion_aus import emotion_au
 
@@ -142,6 +142,6 @@ def test_slits(model):
 
 
 def test_regions_consistent():
-    b, parts = _build_geometry()
+    b, parts = build_geometry()
     assert b.pos.shape[0] == len(b.X) == len(b.part)
     assert sum(len(t) for t in parts.values()) == build_procedural_model(0).n_triangles

@@ -240,6 +240,98 @@ def test_triton_matches_reference(device, monkeypatch, request):
     assert grad_triton.abs().sum() > 0
 
 
+def _ray_points(n: int, samples: int, gen: torch.Generator) -> torch.Tensor:
+    """[n, 3] points in ray order: `samples` consecutive points along each of several random segments in the cube."""
+    n_rays = -(-n // samples)
+    start, end = torch.rand(n_rays, 1, 3, generator=gen), torch.rand(n_rays, 1, 3, generator=gen)
+    s = torch.linspace(0.0, 1.0, samples)[None, :, None]
+    return (start + s * (end - start)).reshape(-1, 3)[:n].contiguous()
+
+
+def _with_designs(monkeypatch):
+    """Add backward designs that aggregate every level ("always") and none ("never") to DESIGNS."""
+    from emohead.render import hashgrid_triton
+
+    forward, backward = hashgrid_triton.DESIGNS["aggregated"]
+    for name, fraction in (("always", 1.0), ("never", 1e-9)):
+        monkeypatch.setitem(hashgrid_triton.DESIGNS, name,
+                            (forward, hashgrid_triton.PassConfig(**{**backward.__dict__, "aggregate": fraction})))
+    return hashgrid_triton
+
+
+@pytest.mark.parametrize("device", _device_params())
+def test_triton_aggregated_backward_matches_reference_on_rays(device, monkeypatch, request):
+    # points in ray order (what renderers and the trainer feed): at coarse levels runs of consecutive points share a
+    # cell, and the aggregated backward sums each run before its atomics. Every design must equal the reference,
+    # including a last, partial program and points outside the cube (clamped: runs on the faces).
+    if not HAS_TRITON:
+        pytest.skip("triton is not importable (pip install triton to test the kernels)")
+    if device == "cpu" and run_in_clean_interpreter(request):
+        return
+    if device == "cpu":
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+        monkeypatch.setattr("emohead.render.hashgrid_triton.INTERPRET_BLOCK", 64)
+        cfg, n, samples = dict(n_levels=4, log2_table_size=10, base_resolution=2, max_resolution=64), 300, 40
+    else:
+        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+        cfg, n, samples = dict(n_levels=16, log2_table_size=19, base_resolution=16, max_resolution=2048), 100_003, 256
+    hashgrid_triton = _with_designs(monkeypatch)
+    enc = HashGridEncoder(n_features=2, backend="triton", **cfg)
+    assert any(enc.dense) and not all(enc.dense)
+    gen = torch.Generator().manual_seed(7)
+    table = torch.randn(enc.embeddings.shape, generator=gen).to(device).requires_grad_(True)
+    x = _ray_points(n, samples, gen) * 1.2 - 0.1
+    x, g = x.to(device), torch.randn(n, enc.output_dim, generator=gen).to(device)
+    y_ref = hashgrid_reference(x, table, enc.resolutions, enc.dense)
+    (grad_ref,) = torch.autograd.grad(y_ref, table, g)
+    for design in ("aggregated", "always", "never", "per-corner"):
+        y = hashgrid_triton.hashgrid_triton(x, table, enc.resolutions, enc.dense, design=design)
+        (grad,) = torch.autograd.grad(y, table, g)
+        torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5, msg=design)
+        torch.testing.assert_close(grad, grad_ref, rtol=1e-5, atol=1e-4 if device == "cuda" else 1e-5, msg=design)
+
+
+def test_triton_aggregated_backward_issues_one_atomic_per_run(triton_device, monkeypatch):
+    # count the table entries the backward's atomic adds touch (interpreter): per point, level and corner x-pair
+    # 2F floats with the per-corner design; with every level aggregated, 2F floats per pair and run of consecutive
+    # points (in one program) that lie in one cell of the level, and nothing else
+    if triton_device == "cuda":
+        pytest.skip("counts the atomics in Triton's CPU interpreter")
+    from triton.runtime import interpreter
+
+    hashgrid_triton = _with_designs(monkeypatch)
+    block = 32
+    monkeypatch.setattr(hashgrid_triton, "INTERPRET_BLOCK", block)
+    counted = []
+    rmw = interpreter.InterpreterBuilder.create_atomic_rmw
+
+    def counting_rmw(self, op, ptr, val, mask, sem, scope):
+        counted.append(int(mask.data.sum()))
+        return rmw(self, op, ptr, val, mask, sem, scope)
+
+    monkeypatch.setattr(interpreter.InterpreterBuilder, "create_atomic_rmw", counting_rmw)
+    enc = HashGridEncoder(n_levels=3, n_features=2, log2_table_size=10, base_resolution=2, max_resolution=32)
+    n, f = 150, enc.n_features
+    x = _ray_points(n, 50, torch.Generator().manual_seed(8))
+    table = enc.embeddings.detach().clone().requires_grad_(True)
+    touched = {}
+    for design in ("per-corner", "always"):
+        counted.clear()
+        y = hashgrid_triton.hashgrid_triton(x, table, enc.resolutions, enc.dense, design=design)
+        torch.autograd.grad(y.sum(), table)
+        touched[design] = sum(counted)
+    runs = 0
+    for res in enc.resolutions:    # a run ends where the next point lies in another cell or the program ends
+        cell = torch.minimum((x * float(res)).floor(), torch.tensor(res - 1.0))
+        end = torch.ones(n, dtype=torch.bool)
+        end[:-1] = (cell[1:] != cell[:-1]).any(-1)
+        end[block - 1::block] = True
+        runs += int(end.sum())
+    assert touched["per-corner"] == n * enc.n_levels * 4 * 2 * f
+    assert touched["always"] == runs * 4 * 2 * f
+    assert runs < 0.5 * n * enc.n_levels        # the rays make long runs: far fewer atomics
+
+
 def test_triton_fold_sums_gradient_replicas(triton_device, monkeypatch):
     # level 0 (N = 2, dense, 27 rows) scattered into K = 5 replicas: the fold sums them into rows 0..26 and
     # zeroes the replica rows; level 1 (K = 1) is left alone. Several programs per level on the CPU interpreter.
