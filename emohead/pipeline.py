@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .audio2exp.inference import expression_code, predict
+from .audio2exp.inference import predict
 from .data.video import write_video
 from .emotion.editing import switch_weights
 from .render.frames import resize_frames
@@ -115,8 +115,8 @@ def expression_codes(a2e: Any, prediction: Any, control: EmotionControl, fps: fl
     za = float(a2e.emotions.index(control.emotion))
     zb = float(a2e.emotions.index(control.to)) if control.to is not None else za
     scaled = type(prediction)(alpha_tilde=prediction.alpha_tilde, tau=prediction.tau * control.tau_scale)
-    return expression_code(a2e, scaled, per_frame, tag_value=(1.0 - w) * za + w * zb,
-                           anchors=anchors).astype(np.float32)
+    return a2e.expression_code(scaled, per_frame, tag_value=(1.0 - w) * za + w * zb,
+                               anchors=anchors).astype(np.float32)
 
 
 def check_pairing(a2e: Any, nerf: HeadNerf) -> None:

@@ -12,7 +12,7 @@ _EXPORTS = {
     "baselines": ("emotion_mean_rmse", "mean_expression_rmse"),
     "data": ("A2EDataError", "FeatureInfo", "Track", "WindowBatch", "WindowSampler", "load_tracks",
         "silence_features"),
-    "inference": ("Prediction", "crossfade_weights", "expression_code", "predict", "window_starts"),
+    "inference": ("Prediction", "crossfade_weights", "predict", "window_starts"),
     "losses": ("l_reg", "l_reg_const", "rmse"),
     "model": ("A2EOutput", "Audio2Expression", "ConcatSelfAttention", "FusedAttn", "feed_forward",
         "neighbour_fusion"),

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .data import STREAMS, pad_context
-from ..emotion.editing import refine, tag_code
+from ..emotion.editing import refine
 from .model import Audio2Expression
 
 
@@ -110,17 +110,3 @@ def predict(model: Audio2Expression, features: Any, *, overlap: int | None = Non
             weight_sum[st:st + window] += w
     return Prediction(alpha_tilde=(alpha_sum / weight_sum[:, None]).astype(np.float32),
                       tau=(tau_sum / weight_sum).astype(np.float32), attention=attention)
-
-
-def expression_code(model: Audio2Expression, pred: Prediction, normals: np.ndarray | None = None,
-                    tag_value: np.ndarray | float | None = None, anchors: np.ndarray | None = None) -> np.ndarray:
-    """The renderer's condition for one clip: alpha^ [T, m] (full / no_alignment) or [z; alpha~] [T, m + 1]."""
-    if model.refines:
-        if normals is None:
-            raise ValueError("pass the normals (a tag's w_z, a blend or a switch schedule) to refine alpha~")
-        if model.anchored and anchors is None:
-            raise ValueError("this model refines from the tag's anchor mu_z: pass anchors (model.refinement(...))")
-        return pred.refined(normals, anchors)
-    if tag_value is None:
-        raise ValueError("the no_refinement variant needs the integer tag z (tag_value) to build [z; alpha~]")
-    return tag_code(tag_value, pred.alpha_tilde)

@@ -274,10 +274,17 @@ class Audio2Expression(nn.Module):
             anchor = None if anchor is None else anchor.reshape(-1)
         return direction.astype(np.float32), None if anchor is None else anchor.astype(np.float32)
 
-    def expression_code(self, out: A2EOutput, normals: torch.Tensor | None, tag_value: torch.Tensor | None,
-                        anchors: torch.Tensor | None = None) -> torch.Tensor:
-        """What the renderer is conditioned on: alpha^ [.., m] (eq. 9), or [z; alpha~] [.., m + 1] for no_refinement."""
+    def expression_code(self, out, normals=None, tag_value=None, anchors=None):
+        """What the renderer is conditioned on: alpha^ [.., m] (eq. 9), or [z; alpha~] [.., m + 1] for no_refinement.
+
+        out: an :class:`A2EOutput` (torch, training) or a ``Prediction`` (numpy, inference): its alpha~ and tau;
+        normals w and anchors mu as :meth:`refinement` gives them; tag_value the integer tag z (no_refinement).
+        """
         if self.refines:
+            if normals is None:
+                raise ValueError("pass the normals (a tag's w_z, a blend or a switch schedule) to refine alpha~")
+            if self.anchored and anchors is None:
+                raise ValueError("this model refines from the tag's anchor mu_z: pass anchors (model.refinement(...))")
             return out.refined(normals, anchors)
         if tag_value is None:
             raise ValueError("the no_refinement variant needs the tag z to build [z; alpha~]")

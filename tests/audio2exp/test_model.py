@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from emohead.audio2exp import (A2EDataError, Audio2Expression, FeatureInfo, FusedAttn, crossfade_weights,
-                               expression_code, l_reg, l_reg_const, neighbour_fusion, predict, warp_track,
+                               l_reg, l_reg_const, neighbour_fusion, predict, warp_track,
                                window_starts)
 from emohead.audio2exp.data import check_feature_widths, pad_context
 from emohead.config import Audio2ExpConfig
@@ -94,12 +94,13 @@ def test_variants_shapes_and_expression_code(variant):
     assert out.alpha_tilde.shape == (2, 10, 10) and out.tau.shape == (2, 10)
     assert all(a.shape[-2:] == (10, 10) for a in out.attention.values())
     tags = torch.tensor([0, 1])
-    code = model.expression_code(out, model.tag_normals(tags), tags.float()[:, None])
+    code = model.expression_code(out, model.tag_normals(tags), tags.float()[:, None], model.tag_anchors(tags))
     assert code.shape[-1] == (11 if variant == "no_refinement" else 10)
     if variant == "no_refinement":
         assert torch.all(out.tau == 0) and torch.equal(code[1, :, 0], torch.ones(10))
     else:
-        torch.testing.assert_close(code, out.alpha_tilde + out.tau[..., None] * model.normals[tags][:, None])
+        mu = model.anchors[tags][:, None] if model.anchored else 0.0          # eq. 9 from the tag's anchor mu_z
+        torch.testing.assert_close(code, mu + out.alpha_tilde + out.tau[..., None] * model.normals[tags][:, None])
 
 
 def test_losses_on_known_values():
@@ -176,20 +177,20 @@ def test_any_tag_and_a_switch_schedule_refine_the_same_prediction(tag_anchor):
     direction, anchor = model.refinement(z)
     np.testing.assert_allclose(direction, w[1])
     assert (anchor is None) == (not tag_anchor)
-    happy = expression_code(model, pred, np.tile(direction, (30, 1)), anchors=anchor)
+    happy = model.expression_code(pred, np.tile(direction, (30, 1)), anchors=anchor)
     expected = pred.tau[:, None] * w[1] + (mu[1] if tag_anchor else 0.0)        # eq. 9 (+ mu_z)
     np.testing.assert_allclose(happy - pred.alpha_tilde, expected, atol=1e-5)
     weights = (np.arange(30) >= 15).astype(np.float32)                            # switch at frame 15
     schedule, anchors = model.refinement(EMOTIONS[0], z, weights)
     assert schedule.shape == (30, 10) and (anchors is None or anchors.shape == (30, 10))
-    switched = expression_code(model, pred, schedule, anchors=anchors)
+    switched = model.expression_code(pred, schedule, anchors=anchors)
     np.testing.assert_allclose(switched[20:], happy[20:], atol=1e-5)
     np.testing.assert_allclose(switched[:15], pred.refined(*model.refinement(EMOTIONS[0]))[:15], atol=1e-5)
     with pytest.raises(ValueError, match="normals"):
-        expression_code(model, pred)
+        model.expression_code(pred)
     if tag_anchor:
         with pytest.raises(ValueError, match="anchor"):
-            expression_code(model, pred, schedule)
+            model.expression_code(pred, schedule)
     with pytest.raises(KeyError, match="unknown emotion 'joy'"):
         model.refinement("joy")
 
