@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.svm import LinearSVC
 
 from ..files import save_npz_atomic, write_json_atomic
 from .balance import mar_balanced_indices
@@ -172,6 +171,8 @@ def fit_hyperplanes(alpha: np.ndarray, labels: Sequence[str], mar: np.ndarray | 
         mar = _check_alpha(mar, None, "mar").reshape(-1)
         if len(mar) != len(alpha):
             raise HyperplaneError(f"mar has {len(mar)} entries but alpha has {len(alpha)} rows")
+    from sklearn.svm import LinearSVC     # loaded only to fit: reading and applying hyperplanes needs numpy alone
+
     rng = np.random.default_rng(seed)
     normals, patterns, coefs, intercepts, counts = [], [], [], [], {}
     for e in emotions:
