@@ -460,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", action="append", default=[], help="evaluate only this system (repeatable)")
     p.set_defaults(func=cmd_evaluate)
 
+    from .prepare.cli import add_prepare_parser       # emohead prepare video | mead | crema-d: real faces -> a dataset
+    add_prepare_parser(sub)
+
     p = sub.add_parser("config", help="print a profile's resolved configuration as YAML")
     _common(p)
     p.set_defaults(func=cmd_config)

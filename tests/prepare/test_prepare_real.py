@@ -1,0 +1,116 @@
+"""``emohead prepare video`` end to end with the real face tracker, on a real photo made to move and speak.
+
+The clip: scikit-image's public-domain ``astronaut`` portrait moved by small similarity transforms (rotation
++-1.7 deg, scale +-2 %, shifts of a few pixels), with real synthesised speech of a sentence as its audio track
+and the sentence as its transcript. Skips, naming the folder, when the face models are absent.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from emohead.data import ProcessedDataset
+from emohead.cli import main
+from prepare_fakes import speech, write_mp4
+
+SENTENCES = ("Hello, I am an astronaut.", "The moon is bright tonight.")
+
+
+@pytest.fixture(scope="module")
+def model_dir():
+    from emohead.tracking import models
+
+    try:
+        return models.find_model_dir()
+    except models.ModelsMissingError as exc:
+        pytest.skip(f"the pretrained face models are absent: {str(exc).splitlines()[0]}")
+
+
+def astronaut_clip(n: int, seed: int) -> np.ndarray:
+    """[n, 512, 512, 3] uint8: the astronaut portrait under slowly varying small similarity transforms."""
+    from skimage.data import astronaut
+    from skimage.transform import SimilarityTransform, warp
+
+    img = astronaut()
+    phase = np.random.default_rng(seed).uniform(0, 6)
+    centre = np.array([256.0, 256.0])
+    out = []
+    for k in range(n):
+        a, s = 0.03 * np.sin(k / 6 + phase), 1 + 0.02 * np.sin(k / 9 + phase)
+        shift = np.array([5 * np.sin(k / 7 + phase), 3 * np.cos(k / 5 + phase)])
+        tf = (SimilarityTransform(translation=-centre) + SimilarityTransform(scale=s, rotation=a)
+              + SimilarityTransform(translation=centre + shift))
+        out.append((warp(img, tf.inverse, mode="edge") * 255).round().astype(np.uint8))
+    return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def prepared(model_dir, tmp_path_factory):
+    """Two talking astronaut videos with transcripts, prepared by the command line at 128 px."""
+    root = tmp_path_factory.mktemp("astronaut")
+    argv = ["prepare", "video", "--emotion", "neutral", "--out", str(root / "data"), "--size", "128",
+            "--models", str(model_dir), "--no-progress"]
+    for i, text in enumerate(SENTENCES):
+        audio = speech(text)
+        write_mp4(root / f"astro{i}.mp4", astronaut_clip(int(len(audio) / 16000 * 25), i), 25, audio=audio)
+        (root / f"astro{i}.txt").write_text(text)
+        argv += ["--video", str(root / f"astro{i}.mp4"), "--transcript", str(root / f"astro{i}.txt")]
+    assert main(argv) == 0                          # the real `emohead` command line
+    return root / "data"
+
+
+def test_prepare_video_with_the_real_tracker(prepared):
+    from emohead.face.morphable import PARSING_LABELS
+    from emohead.render.frames import HEAD_LABELS, estimate_background, load_nerf_frames
+
+    ds = ProcessedDataset(prepared)
+    assert ds.source == "video" and ds.speakers == ("person",) and len(ds) == 2
+    assert {c.split for c in ds.records} == {"train", "test"}
+    info = ds.extra["prepare"]
+    for rec in ds.records:
+        arrays = ds.arrays(rec)                                   # every array validated against the format
+        frames = ds.frames(rec)
+        assert frames.shape == (rec.n_frames, 128, 128, 3) and len(ds.audio(rec)) == rec.n_frames * 640
+        words = ds.words(rec)["words"]                          # the transcript, aligned to the speech
+        assert [w["word"] for w in words] == [w.strip(",.") for w in SENTENCES[int(rec.id[-1])].split()]
+        assert 0.0 < words[0]["start"] < 0.4 and words[-1]["end"] > rec.n_frames / 25 - 0.4
+        assert arrays["found"].all() and info["clips"][rec.id]["found_fraction"] == 1.0
+        lm = arrays["landmarks"]
+        assert (lm > 0).all() and (lm < 128).all()
+        # the face fills the synthetic world's share of the frame, in its upper part
+        width = lm[:, :, 0].max(1) - lm[:, :, 0].min(1)
+        assert 0.3 < np.median(width) / 128 < 0.5 and lm[:, :, 1].mean() < 0.55 * 128
+        # the head pose puts the procedural face onto the tracked landmarks within a few pixels
+        assert info["clips"][rec.id]["reprojection_px"] < 4.0
+        assert np.abs(arrays["pose_t"]).max() < 2.0                 # near the synthetic head's place (units ~ 10 cm)
+        yaw_pitch = np.degrees(np.arcsin(np.clip(arrays["pose_R"][:, [0, 1], 2], -1, 1)))
+        assert np.abs(yaw_pitch).max() < 20                       # a frontal portrait
+        # parsing: the landmarks lie on head labels; background and torso are present
+        p = arrays["parsing"]
+        on = p[np.arange(len(p))[:, None], lm[..., 1].round().astype(int), lm[..., 0].round().astype(int)]
+        assert np.isin(on, HEAD_LABELS).mean() > 0.95
+        assert (p == PARSING_LABELS["background"]).mean() > 0.1 and (p == PARSING_LABELS["torso"]).any()
+        assert (p == PARSING_LABELS["hair"]).any()
+    # the NeRF's data loader reads it unchanged, with one camera, and finds a background
+    frames = load_nerf_frames(ds, "person", "train")
+    assert len(frames) == ds.clips(split="train")[0].n_frames
+    background = estimate_background(frames.images, frames.parsing)
+    assert background.shape == (128, 128, 3) and float(background.std()) > 0.01
+
+
+@pytest.mark.slow
+def test_a_tiny_nerf_and_the_features_run_on_the_prepared_data(prepared, tmp_path):
+    from emohead.config import load_profile
+    from emohead.features import extract_dataset
+    from emohead.render.training import train_nerf
+
+    ds = ProcessedDataset(prepared)
+    profile = load_profile("smoke", {"nerf.iterations": 8, "nerf.refine_start": 8, "nerf.image_size": 64,
+                                     "nerf.hash_levels": 4, "nerf.hash_log2_size": 10, "nerf.max_resolution": 64,
+                                     "nerf.hidden": 16, "nerf.rays_per_batch": 128, "nerf.samples_per_ray": 8,
+                                     "nerf.grid_resolution": 8, "nerf.grid_every": 2, "nerf.max_frames": 40})
+    store = extract_dataset(ds, profile.features, tmp_path / "features", progress=False)
+    assert store is not None
+    _, history = train_nerf(ds, profile.nerf, tmp_path / "nerf", progress=False)
+    assert np.isfinite(history["final_val"]["psnr"]) and history["test_frames"] > 0
