@@ -8,6 +8,7 @@ _EXPORTS = {
     "hyperplanes": ("accuracy_bars", "alpha_projection", "mar_group_histograms"),
     "pipeline": ("pipeline_figure",),
     "render": ("hashgrid_figure", "nerf_training_curves"),
+    "tracking": ("r2_bars", "tracking_figure"),
     "synth": ("alpha_traces", "au_prototype_heatmap", "frame_strip", "image_grid", "matrix_heatmap", "speech_figure"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
