@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from prepare_fakes import fake_cremad, fake_mead
+from .prepare_fakes import fake_cremad, fake_mead
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emohead.prepare.media import MediaError, decode_audio, decode_video, match_lengths, probe_media
-from prepare_fakes import frame_ids, frames_pattern, tone, write_flv, write_m4a, write_mp4, write_wav
+from .prepare_fakes import frame_ids, frames_pattern, tone, write_flv, write_m4a, write_mp4, write_wav
 
 
 def write_vfr(path, times, size=32):

@@ -14,7 +14,7 @@ from emohead.prepare.cli import add_prepare_parser, run_prepare
 from emohead.prepare.pipeline import PrepareError, prepare_dataset
 from emohead.prepare.sources import video_sources
 from emohead.tracking.tracker import NoFaceError
-from prepare_fakes import FakeTracker, frames_pattern, tone, write_mp4
+from .prepare_fakes import FakeTracker, frames_pattern, tone, write_mp4
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from emohead.data import ProcessedDataset
 from emohead.cli import main
-from prepare_fakes import speech, write_mp4
+from .prepare_fakes import speech, write_mp4
 
 SENTENCES = ("Hello, I am an astronaut.", "The moon is bright tonight.")
 

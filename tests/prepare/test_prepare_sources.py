@@ -11,7 +11,7 @@ from emohead.data import ProcessedDataset
 from emohead.prepare.pipeline import prepare_dataset
 from emohead.prepare.sources import (CREMAD_SENTENCES, SourceError, cremad_sources, cut_points, emotion_list,
                                      mead_sources, video_sources)
-from prepare_fakes import FakeTracker, frames_pattern, tone, write_mp4, write_wav
+from .prepare_fakes import FakeTracker, frames_pattern, tone, write_mp4, write_wav
 
 
 def test_mead_layout_names_levels_and_skips(mead_tree, caplog):
