@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from ..config import Audio2ExpConfig
-from ..emotion.editing import refine, tag_code
+from ..emotion.editing import blend, refine, tag_code
 from .data import STREAMS
 
 
@@ -262,16 +262,12 @@ class Audio2Expression(nn.Module):
             if name not in self.emotions:
                 raise KeyError(f"unknown emotion {name!r}; this model knows {self.emotions}")
         ia, ib = self.emotions.index(emotion), self.emotions.index(to if to is not None else emotion)
-        w = np.asarray(weight, np.float32)[..., None]                                    # [1] or [T, 1]
         normals, anchors = self.normals.detach().cpu().numpy(), self.anchors.detach().cpu().numpy()
-        direction = (1.0 - w) * normals[ia] + w * normals[ib]
+        direction = blend(normals[ia], normals[ib], weight)                      # [m] or [T, m]
         anchor = None
         if self.anchored:
             neutral = anchors[self.emotions.index("neutral")] if "neutral" in self.emotions else anchors.mean(axis=0)
-            anchor = neutral + intensity * ((1.0 - w) * anchors[ia] + w * anchors[ib] - neutral)
-        if np.ndim(weight) == 0:
-            direction = direction.reshape(-1)
-            anchor = None if anchor is None else anchor.reshape(-1)
+            anchor = neutral + intensity * (blend(anchors[ia], anchors[ib], weight) - neutral)
         return direction.astype(np.float32), None if anchor is None else anchor.astype(np.float32)
 
     def expression_code(self, out, normals=None, tag_value=None, anchors=None):

@@ -49,13 +49,18 @@ def tag_code(tag_value, alpha_tilde):
     return np.concatenate([z, alpha_tilde], axis=-1)
 
 
-def blend_normal(planes: EmotionHyperplanes, emotion_a: str, emotion_b: str, weight: float | np.ndarray) -> np.ndarray:
-    """(1 - weight) w_a + weight w_b, weight in [0, 1] (scalar -> [m]; [T] -> [T, m])."""
+def blend(first: np.ndarray, second: np.ndarray, weight: float | np.ndarray) -> np.ndarray:
+    """App. B (3), the one place: (1 - weight) first + weight second; first, second [m]; weight in [0, 1], a number
+    (-> [m]) or per frame [T] (-> [T, m], a switch schedule)."""
     weight = np.asarray(weight, dtype=np.float32)
     if ((weight < 0) | (weight > 1)).any():
         raise HyperplaneError(f"blend weight must lie in [0, 1], got {weight.min()}..{weight.max()}")
-    wa, wb = planes.normal(emotion_a), planes.normal(emotion_b)
-    return (1.0 - weight)[..., None] * wa + weight[..., None] * wb
+    return (1.0 - weight)[..., None] * np.asarray(first, np.float32) + weight[..., None] * np.asarray(second, np.float32)
+
+
+def blend_normal(planes: EmotionHyperplanes, emotion_a: str, emotion_b: str, weight: float | np.ndarray) -> np.ndarray:
+    """(1 - weight) w_a + weight w_b of two hyperplanes' normals, weight in [0, 1] (scalar -> [m]; [T] -> [T, m])."""
+    return blend(planes.normal(emotion_a), planes.normal(emotion_b), weight)
 
 
 def switch_weights(n_frames: int, fps: float, switch_time: float, ramp: float = 0.5) -> np.ndarray:
