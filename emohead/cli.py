@@ -153,8 +153,10 @@ def cmd_fit_hyperplanes(args: argparse.Namespace) -> int:
     path = planes.save(Path(args.out) / "hyperplanes.npz")
     write_json_atomic(Path(args.out) / "report.json", report)
     acc = report["accuracy_balanced"]
-    print(f"hyperplanes for {len(planes.emotions)} emotions -> {path}; held-out accuracy "
-          f"{min(acc.values()):.3f}..{max(acc.values()):.3f}; report: {Path(args.out) / 'report.json'}")
+    held_out = (f"held-out accuracy {min(acc.values()):.3f}..{max(acc.values()):.3f}" if acc else
+                "no held-out accuracy (the test split holds frames of too few emotions)")
+    print(f"hyperplanes for {len(planes.emotions)} emotions -> {path}; {held_out}; "
+          f"report: {Path(args.out) / 'report.json'}")
     return 0
 
 

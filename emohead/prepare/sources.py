@@ -94,12 +94,13 @@ def safe_id(text: str) -> str:
 
 
 def emotion_list(emotions: Sequence[str]) -> tuple[str, ...]:
-    """The dataset's emotion list: MEAD's 8 when every tag is a MEAD emotion, else CREMA-D's 6."""
+    """The dataset's emotion list: the tags present, in MEAD's order when every tag is a MEAD emotion, else in
+    CREMA-D's. Only present ones: every listed emotion needs frames (one hyperplane per emotion, eq. 9)."""
     tags = set(emotions)
     if tags <= set(MEAD_EMOTIONS):
-        return tuple(MEAD_EMOTIONS)
+        return tuple(e for e in MEAD_EMOTIONS if e in tags)
     if tags <= set(CREMA_EMOTIONS):
-        return CREMA_EMOTIONS
+        return tuple(e for e in CREMA_EMOTIONS if e in tags)
     bad = sorted(tags - set(MEAD_EMOTIONS) - set(CREMA_EMOTIONS))
     if bad:
         raise SourceError(f"unknown emotion(s) {bad}: use MEAD's {list(MEAD_EMOTIONS)} or CREMA-D's "
