@@ -57,3 +57,14 @@ def render_world(tmp_path_factory):
     save_analyser(analyser, root / "analyser" / "analyser.safetensors")
     return {"ds": ds, "store": store, "planes": planes, "profile": profile, "a2e": a2e, "a2e_dir": root / "a2e",
             "analyser": analyser, "analyser_path": root / "analyser" / "analyser.safetensors", "root": root}
+
+
+@pytest.fixture(scope="session")
+def model_dir():
+    """The real face models' folder (emohead.tracking.models); tests that need them skip, naming it, when absent."""
+    from emohead.tracking import models
+
+    try:
+        return models.find_model_dir()
+    except models.ModelsMissingError as exc:
+        pytest.skip(f"the pretrained face models are absent: {str(exc).splitlines()[0]}")

@@ -6,12 +6,13 @@ the frame (moving a little), a mesh made of them plus an oval around the face, a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from emohead.tracking.tracker import FaceTrack
 import soundfile as sf
 
 from emohead.data.video import write_video
@@ -144,30 +145,15 @@ def fake_cremad(raw: Path) -> dict[str, tuple[str, int, str]]:
 # ---------------------------------------------------------------------------------------------------------------
 # a fake tracker
 # ---------------------------------------------------------------------------------------------------------------
-@dataclass
-class FakeTrack:
-    boxes: np.ndarray
-    found: np.ndarray
-    mesh: np.ndarray
-    landmarks: np.ndarray
-    mar: np.ndarray
-    pose_R: np.ndarray
-    pose_t: np.ndarray
-    scale: np.ndarray
-    alpha: np.ndarray
-    beta: np.ndarray
-    person: np.ndarray
-
-
 class FakeTracker:
-    """``track(frames, name=...)`` -> FakeTrack (module docstring). ``fail``: {clip name: exception to raise}."""
+    """``track(frames, name=...)`` -> a real :class:`emohead.tracking.FaceTrack` (module docstring). ``fail``: {clip name: exception to raise}."""
 
     def __init__(self, fail: dict[str, BaseException] | None = None, face_height: float = 0.25):
         self.calls: list[str] = []
         self.fail = dict(fail or {})
         self.face_height = face_height
 
-    def track(self, frames: np.ndarray, *, name: str = "clip") -> FakeTrack:
+    def track(self, frames: np.ndarray, *, name: str = "clip") -> FaceTrack:
         from emohead.prepare.camera import canonical_landmarks
 
         self.calls.append(name)
@@ -195,7 +181,7 @@ class FakeTracker:
         R = rotation_from_euler(3 * np.sin(np.arange(T) / 4), 2 * np.cos(np.arange(T) / 5), np.zeros(T))
         boxes = np.concatenate([lm.min(1), lm.max(1)], axis=1).astype(np.float32)
         from emohead.face.mar import mouth_aspect_ratio
-        return FakeTrack(boxes=boxes, found=np.ones(T, bool), mesh=mesh, landmarks=lm,
+        return FaceTrack(boxes=boxes, found=np.ones(T, bool), mesh=mesh, landmarks=lm,
                          mar=np.asarray(mouth_aspect_ratio(lm), np.float32), pose_R=R.astype(np.float32),
                          pose_t=np.zeros((T, 3), np.float32), scale=np.ones(T, np.float32),
                          alpha=(0.3 * np.sin(np.arange(T)[:, None] / 3 + np.arange(10))).astype(np.float32),

@@ -17,16 +17,6 @@ from .prepare_fakes import speech, write_mp4
 SENTENCES = ("Hello, I am an astronaut.", "The moon is bright tonight.")
 
 
-@pytest.fixture(scope="module")
-def model_dir():
-    from emohead.tracking import models
-
-    try:
-        return models.find_model_dir()
-    except models.ModelsMissingError as exc:
-        pytest.skip(f"the pretrained face models are absent: {str(exc).splitlines()[0]}")
-
-
 def astronaut_clip(n: int, seed: int) -> np.ndarray:
     """[n, 512, 512, 3] uint8: the astronaut portrait under slowly varying small similarity transforms."""
     from skimage.data import astronaut

@@ -7,16 +7,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def model_dir():
-    from emohead.tracking import models
-
-    try:
-        return models.find_model_dir()
-    except models.ModelsMissingError as exc:
-        pytest.skip(f"the pretrained face models are absent: {str(exc).splitlines()[0]}")
-
-
-@pytest.fixture(scope="session")
 def tracker(model_dir):
     from emohead.tracking import FaceTracker
 
