@@ -58,6 +58,15 @@ def check_output_folder(path: Path, option: str) -> None:
         raise CommandError(f"{option} {path}: {where}; choose a folder")
     if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
         raise CommandError(f"{option} {path}: {probe} is not writable")
+    if probe.exists():                           # os.access trusts the mode bits (and root passes them): really try
+        import tempfile
+
+        try:
+            with tempfile.TemporaryFile(dir=probe):
+                pass
+        except OSError as err:
+            raise CommandError(f"{option} {path}: {probe} is not writable (creating a file there failed: "
+                               f"{err.strerror})") from None
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -236,7 +245,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .config import resolve_device
     from .data import ProcessedDataset
     from .features import FeatureStore
-    from .pipeline import EmotionControl, audio_features, driving_track, render_talking_head, save_video, view_sweep
+    from .pipeline import EmotionControl, audio_features, driving_track, render_video, view_sweep
     from .render import load_nerf
 
     cfg = _profile_from_args(args)
@@ -247,6 +256,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     speaker = nerf.meta.get("speaker", ds.speakers[0])
     if args.to is None and (args.weight is not None or args.switch_at is not None or args.sweep):
         raise CommandError("--weight, --switch-at and --sweep need --to EMOTION (the second emotion)")
+    if args.weight is not None and not 0.0 <= args.weight <= 1.0:
+        raise CommandError(f"--weight {args.weight:g}: must lie in [0, 1] (the share of --to in the blend)")
+    if not args.ramp >= 0.0:
+        raise CommandError(f"--ramp {args.ramp:g}: must be >= 0 seconds")
+    if args.max_clips < 1:
+        raise CommandError(f"--max-clips {args.max_clips}: must be >= 1")
+    for option, tag in (("--emotion", args.emotion), ("--to", args.to)):     # before any work, listing the known tags
+        if tag is not None and tag not in a2e.emotions:
+            raise CommandError(f"{option} {tag}: unknown emotion {tag!r}; the audio-expression model knows "
+                               f"{list(a2e.emotions)}")
     jobs = []   # (name, features, audio, sample_rate, driving clip id, default emotion)
     if args.audio is not None:
         import soundfile as sf
@@ -262,6 +281,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             raise CommandError(f"--audio {args.audio}: cannot read it as audio ({err}); use WAV, FLAC or OGG") from None
         if len(audio) == 0:
             raise CommandError(f"--audio {args.audio}: holds no samples")
+        if audio.shape[1] > 1:
+            log.warning("--audio %s: %d channels (stereo); downmixed to mono", args.audio, audio.shape[1])
         audio = audio.mean(axis=1)
         words = None
         if args.words is not None:
@@ -303,15 +324,38 @@ def cmd_render(args: argparse.Namespace) -> int:
         control = EmotionControl(args.emotion or default_emotion, to=args.to, weight=args.weight or 0.0,
                                  switch_at=switch_at, ramp=ramp, tau_scale=args.tau_scale)
         yaw = view_sweep(n, args.yaw_sweep) if args.yaw_sweep else 0.0
-        frames = render_talking_head(a2e, nerf, feats, control, driving_track(ds, drive_id, nerf.image_size),
-                                     fps=ds.fps, yaw=yaw)
         label = (f"{control.emotion}-to-{control.to}-sweep" if args.sweep else
                  control.label().replace("->", "-to-").replace("@", "-at-").replace("+", "-plus-"))
-        path = save_video(out / f"{name}_{label}{'_views' if args.yaw_sweep else ''}.mp4", frames, ds.fps,
-                          audio, sr)
+        # rendered batch by batch on the NeRF's device and encoded on a writer thread meanwhile
+        path = render_video(out / f"{name}_{label}{'_views' if args.yaw_sweep else ''}.mp4", a2e, nerf, feats,
+                            control, driving_track(ds, drive_id, nerf.image_size), fps=ds.fps, audio=audio,
+                            sample_rate=sr, yaw=yaw)
         written.append(path)
     print(f"{len(written)} video(s) -> {out}: " + ", ".join(p.name for p in written))
     return 0
+
+
+def _check_evaluation_inputs(cfg: Profile, systems: list[str]) -> None:
+    """--system names, eval.syncnet_path and eval.inception_path, checked before the work (EvalError names them)."""
+    from .eval.systems import system_specs
+
+    known = list(system_specs(cfg))
+    unknown = [s for s in systems if s not in known]
+    if unknown:
+        raise CommandError(f"--system {unknown[0]}: unknown system(s) {unknown}; this profile evaluates {known}")
+    if cfg.eval.syncnet_path:
+        from .eval.syncnet import load_syncnet
+
+        load_syncnet(cfg.eval.syncnet_path)               # weights only; a damaged file or a pickle is refused
+    if cfg.eval.inception_path:
+        from .eval.frechet import is_torchscript
+
+        path = Path(cfg.eval.inception_path)
+        if not path.is_file():
+            raise CommandError(f"eval.inception_path={path}: no such file")
+        if is_torchscript(path) and not cfg.eval.trust_torchscript:
+            raise CommandError(f"eval.inception_path={path}: a TorchScript file, which runs code stored in it; set "
+                               "eval.trust_torchscript=true only if you trust where it came from")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -323,6 +367,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise CommandError(f"--run {args.run}: expected a run folder holding data/ (and features/, analyser/, "
                            f"audio2exp/full, nerf/full from the notebooks or `emohead reproduce`)")
     out = args.out or Path(args.run).parent / "evaluation"
+    if args.out is None:
+        check_output_folder(Path(out), "the default --out")
+    _check_evaluation_inputs(cfg, args.system)            # before any model is trained, not after
     result = evaluate_run(cfg, args.run, out, device=resolve_device(cfg), systems=args.system or None, progress=True)
     print(result.to_markdown())
     print(f"\n{len(result.results)} systems on {len(result.clips)} test clips -> {out / 'evaluation.json'}, "
@@ -495,6 +542,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"emohead {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except OSError as err:                  # a full disk, a folder gone read-only mid-run: not bad input, exit 1
+        print(f"emohead {args.command}: error: {err}; files written before it stand (each is written whole or not "
+              f"at all), re-run once fixed", file=sys.stderr)
+        return 1
     except Exception as err:
         from .reproduce import ReproduceError
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from .config import Profile, resolve_device, to_dict
 from .data import ProcessedDataset
-from .files import save_npz_atomic, write_json_atomic
+from .files import read_json_file, save_npz_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +56,27 @@ def _file_hash(path: Path) -> str:
 def ensure_analyser(profile: Profile, out_dir: Path, *, image_size: int, device: str, progress: bool = True,
                     analyser_path: str | Path | None = None):
     """Load ``analyser_path``, or the one cached in ``out_dir`` for the same config, or train one."""
-    from .analyser.model import evaluate_analyser, load_analyser, save_analyser, train_analyser
+    from .analyser.model import AnalyserError, evaluate_analyser, load_analyser, save_analyser, train_analyser
 
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / "metrics.json"
     if analyser_path is not None:
         model = load_analyser(analyser_path, device=device)
-        if not metrics_path.exists():
+        if not isinstance(_read_json_or_none(metrics_path), dict):
             write_json_atomic(metrics_path, evaluate_analyser(model, n=profile.analyser.n_val,
                                                               image_size=image_size, seed=profile.seed + 7))
         return model, Path(analyser_path)
     path = out_dir / "analyser.safetensors"
     wanted = {"analyser": to_dict(profile)["analyser"], "image_size": image_size, "seed": profile.seed}
     cfg_path = out_dir / "trained_with.json"
-    if path.exists() and cfg_path.exists() and json.loads(cfg_path.read_text()) == wanted and metrics_path.exists():
-        log.info("reusing the face analyser at %s", path)
-        return load_analyser(path, device=device), path
+    if (path.exists() and _read_json_or_none(cfg_path) == wanted
+            and isinstance(_read_json_or_none(metrics_path), dict)):
+        try:
+            model = load_analyser(path, device=device)
+            log.info("reusing the face analyser at %s", path)
+            return model, path
+        except AnalyserError as err:             # a damaged cache must not block every rerun: train it again
+            log.warning("%s; training the face analyser again", err)
     model, history = train_analyser(profile.analyser, image_size=image_size, seed=profile.seed, device=device,
                                     progress=progress)
     save_analyser(model, path)
@@ -80,6 +85,14 @@ def ensure_analyser(profile: Profile, out_dir: Path, *, image_size: int, device:
     write_json_atomic(out_dir / "history.json", {k: v for k, v in history.items() if k != "metrics"})
     write_json_atomic(cfg_path, wanted)
     return model, path
+
+
+def _read_json_or_none(path: Path) -> Any:
+    """A small cache stamp's JSON, or None when it is damaged (the cache is then made again)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def analyse_dataset(ds: ProcessedDataset, model, analyser_path: Path, out_dir: Path, *, device: str,
@@ -96,9 +109,12 @@ def analyse_dataset(ds: ProcessedDataset, model, analyser_path: Path, out_dir: P
                      disable=not progress or not dist.is_main()):
         path = out_dir / f"{clip.id}.npz"
         if path.exists():
-            with np.load(path) as npz:
-                if "analyser" in npz.files and str(npz["analyser"]) == key:
-                    continue
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    if "analyser" in npz.files and str(npz["analyser"]) == key:
+                        continue
+            except Exception as err:             # a damaged cache entry (truncated, not npz): made again
+                log.warning("%s cannot be read (%s); analysing clip %s again", path, type(err).__name__, clip.id)
         out = analyse_frames(model, ds.frames(clip), device=device)
         save_npz_atomic(path, analyser=np.asarray(key), **{k: getattr(out, k) for k in ANALYSIS_FIELDS})
     dist.barrier()                              # every rank's share is on disk
@@ -107,11 +123,29 @@ def analyse_dataset(ds: ProcessedDataset, model, analyser_path: Path, out_dir: P
 
 def load_analysis(analysis_dir: str | Path, clip_id: str) -> dict[str, np.ndarray]:
     """The analyser's per-frame outputs of a clip (alpha [T,10], landmarks [T,68,2], ...)."""
+    import zipfile
+    import zlib
+
+    from .data.validate import DatasetError, first_bad_frame
+
     path = Path(analysis_dir) / f"{clip_id}.npz"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no analysis for clip {clip_id!r}; run `emohead extract` first")
-    with np.load(path) as npz:
-        return {k: npz[k] for k in ANALYSIS_FIELDS}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            out = {k: npz[k] for k in ANALYSIS_FIELDS}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DatasetError(f"{path}: cannot read the analysis of clip {clip_id!r} ({type(err).__name__}: {err}); "
+                           "the file is corrupt or truncated, delete it and re-run `emohead extract`") from None
+    frames = {len(v) for v in out.values()}
+    if len(frames) != 1 or out["alpha"].ndim != 2:
+        raise DatasetError(f"{path}: the analysis of clip {clip_id!r} has arrays of different lengths "
+                           f"{ {k: v.shape for k, v in out.items()} }; delete it and re-run `emohead extract`")
+    for k, v in out.items():
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            raise DatasetError(f"{path}: field {k!r} of the analysis of clip {clip_id!r} contains NaN or inf"
+                               f"{first_bad_frame(v)}; delete it and re-run `emohead extract`")
+    return out
 
 
 def compare_with_ground_truth(ds: ProcessedDataset, analysis_dir: Path, *, split: str = "test") -> dict[str, Any]:
@@ -142,12 +176,31 @@ def compare_with_ground_truth(ds: ProcessedDataset, analysis_dir: Path, *, split
 def run_extraction(profile: Profile, data_dir: str | Path, out_dir: str | Path, *,
                    analyser_path: str | Path | None = None, device: str | None = None,
                    progress: bool = True) -> ExtractionResult:
-    """Features + analyser + per-clip analysis for the dataset at ``data_dir`` (see module docstring)."""
+    """Features + analyser + per-clip analysis for the dataset at ``data_dir`` (see module docstring).
+
+    One writer per output folder (rank 0 holds ``<out_dir>.lock``): a second extraction into it fails at once,
+    naming the first."""
+    import contextlib
+
+    from . import distributed as dist
+    from .files import FolderLock
+
+    with FolderLock(out_dir) if dist.is_main() else contextlib.nullcontext():
+        return _run_extraction(profile, data_dir, out_dir, analyser_path=analyser_path, device=device,
+                               progress=progress)
+
+
+def _run_extraction(profile: Profile, data_dir: str | Path, out_dir: str | Path, *,
+                    analyser_path: str | Path | None = None, device: str | None = None,
+                    progress: bool = True) -> ExtractionResult:
+    """The body of :func:`run_extraction`, run while holding the folder's lock."""
     from . import distributed as dist
     from .features import extract_dataset
 
     device = str(dist.local_device(device or resolve_device(profile)))
     ds = ProcessedDataset(data_dir)
+    for rec in dist.shard(ds.records):           # the stage boundary: every clip's arrays finite, of the manifest's
+        ds.arrays(rec)                           # sizes (DatasetError naming the file, clip, field and frame)
     out_dir = Path(out_dir)
     features_dir = out_dir / "features"
     extract_dataset(ds, profile.features, features_dir, device=device, progress=progress)
@@ -162,7 +215,7 @@ def run_extraction(profile: Profile, data_dir: str | Path, out_dir: str | Path, 
         model, path = ensure_analyser(profile, out_dir / "analyser", image_size=max(sizes), device=device,
                                       progress=False, analyser_path=analyser_path)
     analysis_dir = analyse_dataset(ds, model, path, out_dir / "analysis", device=device, progress=progress)
-    analyser_metrics = json.loads((out_dir / "analyser" / "metrics.json").read_text())
+    analyser_metrics = read_json_file(out_dir / "analyser" / "metrics.json", "face analyser's metrics")
     dataset_metrics = compare_with_ground_truth(ds, analysis_dir) if ds.source == "synthetic" else {}
     if main:
         write_json_atomic(analysis_dir / "summary.json", {"held_out_renders": analyser_metrics,

@@ -6,7 +6,8 @@
     alpha^ = mu + alpha~ + tau w  (or [z; alpha~])      :func:`expression_codes` -> emotion.editing.refine (eq. 9)
     alpha^ + a driving track's head poses -> head NeRF -> over the track's torso and background -> frames
                                                          :func:`render_talking_head` -> HeadNerf.render_frames
-    frames + audio -> mp4                                :func:`save_video`
+    frames + audio -> mp4                                :func:`save_video`; rendering streamed into the mp4
+                                                         (device compositing, encoder thread): :func:`render_video`
 
 The CLI's ``render``, the widgets, the evaluation systems and the notebooks all go through this module.
 
@@ -46,10 +47,28 @@ class DrivingTrack:
 
     def fit(self, n_frames: int) -> "DrivingTrack":
         """The track played forward, backward, forward ... until it has ``n_frames`` frames (no jump at the seams)."""
+        return self.take(self.fit_index(n_frames))
+
+    def fit_index(self, n_frames: int) -> np.ndarray:
+        """The frame indices [n_frames] of :meth:`fit`."""
         n = len(self)
         period = max(1, 2 * n - 2)
         k = np.arange(n_frames) % period
-        return self.take(np.where(k < n, k, period - k))
+        return np.where(k < n, k, period - k)
+
+
+class _Taken:
+    """``array[index]`` read slice by slice (a minute of 512 px frames is 1.2 GB; a renderer needs a batch)."""
+
+    def __init__(self, array: np.ndarray, index: np.ndarray):
+        self.array, self.index = array, index
+        self.shape = (len(index),) + tuple(array.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, key):
+        return self.array[self.index[key]]
 
 
 def driving_track(ds: Any, clip_id: str, image_size: int | None = None) -> DrivingTrack:
@@ -151,13 +170,73 @@ def audio_features(features_cfg: Any, audio: np.ndarray, sample_rate: int, fps: 
                         clip_id=name)
 
 
+def _fit_audio(audio: np.ndarray | None, n_frames: int, fps: float, sample_rate: int) -> np.ndarray | None:
+    """Mono audio trimmed / zero-padded to ``n_frames`` frames at ``fps``."""
+    if audio is None:
+        return None
+    n = int(round(n_frames * sample_rate / fps))
+    audio = np.asarray(audio, np.float32)[:n]
+    return np.pad(audio, (0, n - len(audio)))
+
+
+ENCODER_THREADS = 4
+"""x264 threads of the videos the pipeline writes. A fixed count, so the same frames give the same bytes on any
+machine (x264 is deterministic for a given thread count). On the H200 a 60 s 512 px clip took 14.4 s with 4 threads,
+the renderer never waiting for the encoder, and 26.7 s with 1 (the renderer waited 8.2 s): benchmarks/video_speed.py."""
+
+
 def save_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sample_rate: int) -> Path:
     """mp4 (H.264, yuv420p) with the audio muxed in, written atomically; audio trimmed / padded to the frames."""
-    if audio is not None:
-        n = int(round(len(frames) * sample_rate / fps))
-        audio = np.asarray(audio, np.float32)[:n]
-        audio = np.pad(audio, (0, n - len(audio)))
-    return write_video(path, frames, int(round(fps)), audio=audio, sample_rate=sample_rate)
+    return write_video(path, frames, int(round(fps)), audio=_fit_audio(audio, len(frames), fps, sample_rate),
+                       sample_rate=sample_rate, threads=ENCODER_THREADS)
+
+
+def write_talking_head_video(path: str | Path, nerf: HeadNerf, codes: np.ndarray, track: DrivingTrack, *,
+                             fps: float, audio: np.ndarray | None, sample_rate: int,
+                             yaw: Sequence[float] | float = 0.0, progress: bool = True, desc: str = "rendering",
+                             batch: int | None = None, compositing: str = "device",
+                             encoder_threads: int = ENCODER_THREADS, march: dict | None = None,
+                             stats: dict | None = None) -> Path:
+    """Render ``codes`` [T, m] with the driving track's poses and torso, straight into an mp4 with ``audio``.
+
+    Frames are never all held: each batch is rendered and composited on the NeRF's device, copied to the host once
+    and handed to a :class:`~emohead.data.video.VideoWriter`, whose thread converts and encodes it while the device
+    renders the next batch. The file equals ``save_video`` of ``render_frames``' output. ``stats`` (a dict) receives
+    frames, seconds, render_blocked_seconds (time the renderer waited for the encoder) and encode_seconds.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    from .data.video import VideoWriter
+
+    t0 = time.perf_counter()
+    n = len(codes)
+    idx = track.fit_index(n)
+    frames, parsing = _Taken(track.frames, idx), _Taken(track.parsing, idx)
+    bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress)
+    with VideoWriter(path, int(round(fps)), audio=_fit_audio(audio, n, fps, sample_rate), sample_rate=sample_rate,
+                     threads=encoder_threads) as writer:
+        for chunk in nerf.iter_frames(codes, track.R[idx], track.t[idx], frames, parsing, yaw=yaw, batch=batch,
+                                      compositing=compositing, march=march):
+            writer.write(chunk)
+            bar.update(len(chunk))
+        rendered = time.perf_counter() - t0
+    bar.close()
+    if stats is not None:
+        stats.update(frames=n, seconds=time.perf_counter() - t0, render_seconds=rendered,
+                     render_blocked_seconds=writer.blocked_seconds, encode_seconds=writer.encode_seconds)
+    return Path(path)
+
+
+def render_video(path: str | Path, a2e: Any, nerf: HeadNerf, features: Any, control: EmotionControl,
+                 track: DrivingTrack, *, fps: float, audio: np.ndarray | None, sample_rate: int,
+                 yaw: Sequence[float] | float = 0.0, progress: bool = True, **options: Any) -> Path:
+    """:func:`render_talking_head` streamed into an mp4 with the audio (:func:`write_talking_head_video`)."""
+    check_pairing(a2e, nerf)
+    codes = expression_codes(a2e, predict(a2e, features), control, fps)
+    return write_talking_head_video(path, nerf, codes, track, fps=fps, audio=audio, sample_rate=sample_rate, yaw=yaw,
+                                    progress=progress, desc=f"rendering {control.label()}", **options)
 
 
 def view_sweep(n_frames: int, max_yaw: float = 30.0) -> np.ndarray:

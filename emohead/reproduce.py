@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .config import Profile, load_profile, save_config, to_dict
-from .files import atomic_path, write_json_atomic, write_text_atomic
+from .files import FolderLock, atomic_path, write_json_atomic, write_text_atomic
 from .notebook import METRICS_FILE
 
 log = logging.getLogger(__name__)
@@ -287,64 +287,72 @@ def reproduce(profile: str | Profile, out_dir: str | Path, *, notebooks_dir: str
             f"(`emohead reproduce --profile {cfg.name} --out runs/{cfg.name}`) and compare it with "
             f"`emohead compare runs/{cfg.name} {out_dir}`; to refresh the reference on purpose pass "
             f"--update-reference (`make reference`).")
-    git = _git_state(out_dir) if update_reference else None      # before this run dirties the tree
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    try:                             # one run per output folder, like every writer (a second one: FolderLockedError)
+        lock = FolderLock(out_dir).acquire()
     except OSError as err:
         raise ReproduceError(f"--out {out_dir}: cannot create folder ({err.strerror})") from None
-    run_dir = out_dir / RUN_SUBDIR
-    save_config(cfg, out_dir / "config.yaml")
-    run_id = ensure_run_id(run_dir)
-    order = [nb.stem for nb in list_notebooks(notebooks_dir or default_notebooks_dir(), None)]
-
-    from tqdm.auto import tqdm
-
-    results: list[NotebookResult] = []
-    bar = tqdm(steps, desc=f"reproduce [{cfg.name}]", unit="notebook")
-    for nb, action, reason in bar:
-        name = nb.stem
-        bar.set_postfix_str(name)
-        if action == "skip":
-            results.append(_skipped(out_dir, name, "skipped", reason))
-            log.info("%s: complete, skipped", name)
-            continue
-        log.info("%s: runs (%s)", name, reason)
-        nb_out = out_dir / name
-        executed = out_dir / f"{name}.ipynb"
-        done_path = nb_out / DONE_FILE
-        metrics_path = nb_out / METRICS_FILE
-        done_path.unlink(missing_ok=True)
-        metrics_path.unlink(missing_ok=True)
-        params = notebook_parameters(cfg, run_dir.resolve(), nb_out.resolve(), overrides)
-        before = run_manifest(run_dir)
-        t0 = time.perf_counter()
+    try:
+        git = _git_state(out_dir) if update_reference else None      # before this run dirties the tree
         try:
-            run_notebook(nb, executed, params, kernel_name=kernel_name)
-        except ReproduceError:
-            results.append(NotebookResult(name, "failed", time.perf_counter() - t0, {}, reason))
-            write_summary(out_dir, cfg, results)
-            raise
-        seconds = time.perf_counter() - t0
-        if not metrics_path.is_file():
-            raise ReproduceError(f"{name} ran but wrote no {metrics_path}: its last cell must call eh.notebook.finish")
-        after = run_manifest(run_dir)
-        changed = {rel: fp for rel, fp in after.items() if before.get(rel) != fp}
-        removed = sorted(set(before) - set(after))
-        metrics = json.loads(metrics_path.read_text())
-        write_json_atomic(done_path, {
-            "run_id": run_id, "source": _notebook_source_hash(nb), "config": config_hash,
-            "seconds": round(seconds, 2), "profile": cfg.name, "finished": _now(),
-            "executed_sha256": _file_sha256(executed), "metrics_sha256": _file_sha256(metrics_path),
-            "artifacts": {rel: list(fp) for rel, fp in sorted(changed.items())}, "removed": removed})
-        _update_upstream_records(out_dir, order[:order.index(name)] if name in order else [], run_id, changed, removed)
-        results.append(NotebookResult(name, "ran", seconds, metrics, reason))
-        log.info("%s: ran in %.1f s", name, seconds)
-    write_summary(out_dir, cfg, results + _earlier_results(out_dir, notebooks_dir, results) if only else results)
-    if update_reference:
-        write_json_atomic(out_dir / "reference.json", {
-            "profile": cfg.name, "seed": cfg.seed, "commit": git["commit"], "uncommitted_changes": git["dirty"],
-            "updated": _now(), "run_id": run_id, "notebooks": {r.name: r.status for r in results}})
-    return results
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ReproduceError(f"--out {out_dir}: cannot create folder ({err.strerror})") from None
+        run_dir = out_dir / RUN_SUBDIR
+        save_config(cfg, out_dir / "config.yaml")
+        run_id = ensure_run_id(run_dir)
+        order = [nb.stem for nb in list_notebooks(notebooks_dir or default_notebooks_dir(), None)]
+
+        from tqdm.auto import tqdm
+
+        results: list[NotebookResult] = []
+        bar = tqdm(steps, desc=f"reproduce [{cfg.name}]", unit="notebook")
+        for nb, action, reason in bar:
+            name = nb.stem
+            bar.set_postfix_str(name)
+            if action == "skip":
+                results.append(_skipped(out_dir, name, "skipped", reason))
+                log.info("%s: complete, skipped", name)
+                continue
+            log.info("%s: runs (%s)", name, reason)
+            nb_out = out_dir / name
+            executed = out_dir / f"{name}.ipynb"
+            done_path = nb_out / DONE_FILE
+            metrics_path = nb_out / METRICS_FILE
+            done_path.unlink(missing_ok=True)
+            metrics_path.unlink(missing_ok=True)
+            params = notebook_parameters(cfg, run_dir.resolve(), nb_out.resolve(), overrides)
+            before = run_manifest(run_dir)
+            t0 = time.perf_counter()
+            try:
+                run_notebook(nb, executed, params, kernel_name=kernel_name)
+            except ReproduceError:
+                results.append(NotebookResult(name, "failed", time.perf_counter() - t0, {}, reason))
+                write_summary(out_dir, cfg, results)
+                raise
+            seconds = time.perf_counter() - t0
+            if not metrics_path.is_file():
+                raise ReproduceError(f"{name} ran but wrote no {metrics_path}: its last cell must call eh.notebook.finish")
+            after = run_manifest(run_dir)
+            changed = {rel: fp for rel, fp in after.items() if before.get(rel) != fp}
+            removed = sorted(set(before) - set(after))
+            metrics = json.loads(metrics_path.read_text())
+            write_json_atomic(done_path, {
+                "run_id": run_id, "source": _notebook_source_hash(nb), "config": config_hash,
+                "seconds": round(seconds, 2), "profile": cfg.name, "finished": _now(),
+                "executed_sha256": _file_sha256(executed), "metrics_sha256": _file_sha256(metrics_path),
+                "artifacts": {rel: list(fp) for rel, fp in sorted(changed.items())}, "removed": removed})
+            _update_upstream_records(out_dir, order[:order.index(name)] if name in order else [], run_id, changed,
+                                     removed)
+            results.append(NotebookResult(name, "ran", seconds, metrics, reason))
+            log.info("%s: ran in %.1f s", name, seconds)
+        write_summary(out_dir, cfg, results + _earlier_results(out_dir, notebooks_dir, results) if only else results)
+        if update_reference:
+            write_json_atomic(out_dir / "reference.json", {
+                "profile": cfg.name, "seed": cfg.seed, "commit": git["commit"], "uncommitted_changes": git["dirty"],
+                "updated": _now(), "run_id": run_id, "notebooks": {r.name: r.status for r in results}})
+        return results
+    finally:
+        lock.release()
 
 
 def _update_upstream_records(out_dir: Path, upstream: Sequence[str], run_id: str,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .files import atomic_path, move_aside, write_json_atomic
+from .files import atomic_path, move_aside, read_json_file, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -105,31 +105,62 @@ class _Interrupted(Exception):
     """Internal: the loop stopped between steps after a Ctrl-C (re-raised as KeyboardInterrupt)."""
 
 
+def previous_checkpoint(path: str | Path) -> Path:
+    """Where the checkpoint before ``path``'s is kept (``checkpoint.pt`` -> ``checkpoint.prev.pt``)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any] | None:
     """A trainer's checkpoint (tensors and plain data only, ``weights_only=True``), or None when there is none.
 
     A checkpoint that cannot be read (truncated, corrupt, or not a checkpoint) is moved aside to
-    ``<name>.corrupt-<time>`` with a warning naming both files, so the run restarts instead of failing on every rerun.
+    ``<name>.corrupt-<time>`` with a warning naming both files, and the one before it (``<stem>.prev<suffix>``,
+    kept by :meth:`RunFolder.write_checkpoint`) takes its place: training resumes from the last good checkpoint, or
+    starts again from iteration 0 when there is none, instead of failing on every rerun.
     """
-    import torch
-
     path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-        if not isinstance(ckpt, dict) or "iteration" not in ckpt:
-            raise ValueError("not a training checkpoint (no 'iteration')")
-        return ckpt
-    except Exception as err:                                   # torch raises several types for a damaged zip
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    prev = previous_checkpoint(path)
+    for attempt in ("current", "previous"):
+        if attempt == "previous":
+            if not prev.is_file():
+                return None
+            try:
+                prev.replace(path)                             # the last good one becomes the checkpoint again
+            except FileNotFoundError:                          # another rank did it first
+                pass
+        if not path.is_file():
+            continue
+        ckpt, err = _load_checkpoint(path, map_location)
+        if ckpt is not None:
+            if attempt == "previous":
+                log.warning("resuming from the last good checkpoint, %s (iteration %d), now %s again",
+                            prev.name, int(ckpt["iteration"]), path.name)
+            return ckpt
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+                               f"{'-prev' if attempt == 'previous' else ''}")
         try:
             path.replace(aside)
         except FileNotFoundError:                              # another rank moved it first
             pass
-        log.warning("%s cannot be read (%s: %s); moved it to %s and training starts again from iteration 0",
-                    path, type(err).__name__, err, aside.name)
-        return None
+        then = (f"the checkpoint before it, {prev.name}, is tried next" if attempt == "current" and prev.is_file()
+                else "there is no earlier good checkpoint, so training starts again from iteration 0")
+        log.warning("%s cannot be read (%s); moved it to %s; %s", path if attempt == "current" else prev, err,
+                    aside.name, then)
+    return None
+
+
+def _load_checkpoint(path: Path, map_location: Any) -> tuple[dict[str, Any] | None, str]:
+    """(checkpoint, "") or (None, why it cannot be read)."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(ckpt, dict) or "iteration" not in ckpt:
+            raise ValueError("not a training checkpoint (no 'iteration')")
+        return ckpt, ""
+    except Exception as err:                                   # torch raises several types for a damaged zip
+        return None, f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
 
 
 def fingerprint(settings: Mapping[str, Any], *data: bytes) -> str:
@@ -159,7 +190,8 @@ class RunFolder:
     def stored_fingerprint(self) -> str | None:
         """The fingerprint of the finished model, else of the checkpoint (a corrupt one is moved aside), else None."""
         if (self.root / self.meta).is_file():
-            return json.loads((self.root / self.meta).read_text(encoding="utf-8")).get("fingerprint")
+            meta = read_json_file(self.root / self.meta, "description of the trained model")
+            return meta.get("fingerprint") if isinstance(meta, dict) else None
         ckpt = read_checkpoint(self.root / self.checkpoint)
         return None if ckpt is None else ckpt.get("fingerprint")
 
@@ -168,7 +200,7 @@ class RunFolder:
         old = self.stored_fingerprint()
         if old is None or old == fp:
             return None
-        stale = move_aside(self.root, self.files, f"stale-{old[:8]}")
+        stale = move_aside(self.root, (*self.files, previous_checkpoint(self.checkpoint).name), f"stale-{old[:8]}")
         log.warning("%s: an earlier run with other settings was moved to %s", self.root, stale)
         return stale
 
@@ -177,7 +209,7 @@ class RunFolder:
         return (self.root / self.meta).is_file() and (self.root / self.history).is_file()
 
     def read_history(self) -> dict[str, Any]:
-        return json.loads((self.root / self.history).read_text(encoding="utf-8"))
+        return read_json_file(self.root / self.history, "training history")
 
     def write_history(self, history: Mapping[str, Any]) -> None:
         write_json_atomic(self.root / self.history, history)
@@ -186,8 +218,14 @@ class RunFolder:
         return read_checkpoint(self.root / self.checkpoint, map_location=map_location)
 
     def write_checkpoint(self, state: Mapping[str, Any]) -> None:
-        """``torch.save`` of ``state`` (tensors and plain data), atomically."""
+        """``torch.save`` of ``state`` (tensors and plain data), atomically; the checkpoint it replaces is kept as
+        ``<stem>.prev<suffix>``, the last good one should this one ever be damaged."""
+        import os
+
         import torch
 
-        with atomic_path(self.root / self.checkpoint) as tmp:
+        path = self.root / self.checkpoint
+        with atomic_path(path) as tmp:
             torch.save(dict(state), tmp)
+            if path.is_file():
+                os.replace(path, previous_checkpoint(path))      # then tmp -> path (a crash between: prev is read)

@@ -80,6 +80,26 @@ def test_switch_video_has_audio_and_changes_emotion(render_world, tiny_nerf, tmp
     assert views[0] == 0 and views.max() == pytest.approx(30.0, abs=0.5) and views.min() == pytest.approx(-30.0, abs=0.5)
 
 
+def test_streamed_video_equals_rendering_then_saving(render_world, tiny_nerf, tmp_path):
+    """render_video streams batches into the encoder thread; the mp4 is the one of render_talking_head + save_video,
+    also for audio longer than the video and a driving clip shorter than the audio (played back and forth)."""
+    from emohead.pipeline import render_video
+
+    a2e, ds, store = render_world["a2e"], render_world["ds"], render_world["store"]
+    clip = ds.clips(split="test")[0]
+    feats = store.get(clip.id)
+    track = driving_track(ds, clip.id, tiny_nerf.image_size).take(np.arange(7))       # 7 frames of the clip
+    control = EmotionControl("sad", to="happy", switch_at=0.3)
+    audio = np.concatenate([ds.audio(clip), np.zeros(4000, np.float32)])
+    frames = render_talking_head(a2e, tiny_nerf, feats, control, track, fps=ds.fps, progress=False)
+    whole = save_video(tmp_path / "whole.mp4", frames, ds.fps, audio, ds.sample_rate)
+    stats = {}
+    streamed = render_video(tmp_path / "streamed.mp4", a2e, tiny_nerf, feats, control, track, fps=ds.fps,
+                            audio=audio, sample_rate=ds.sample_rate, progress=False, batch=3, stats=stats)
+    assert streamed.read_bytes() == whole.read_bytes()
+    assert stats["frames"] == len(frames) == clip.n_frames and stats["seconds"] >= stats["render_seconds"] > 0
+
+
 def test_a_nerf_for_other_codes_is_refused(render_world, tiny_nerf):
     a2e = render_world["a2e"]
     other = dataclasses.replace(tiny_nerf, code_kind="tag_alpha")

@@ -47,3 +47,25 @@ def test_ctrl_c_lets_the_step_finish_and_checkpoints_between_steps():
     assert seen[-2:] == [(7, "start"), (7, "end")] and len(seen) == 16
     assert saved == [3, 6, 8]                            # written after step 7 completed: resume from 8
     assert signal.getsignal(signal.SIGINT) is before     # the handler is restored
+
+
+def test_the_checkpoint_before_the_last_is_kept_and_used_when_the_last_is_damaged(tmp_path, caplog):
+    import torch
+
+    from emohead.training_loop import RunFolder, read_checkpoint
+
+    run = RunFolder(tmp_path, "meta.json", ("checkpoint.pt",))
+    for it in (2, 4, 6):
+        run.write_checkpoint({"iteration": it})
+    ckpt, prev = tmp_path / "checkpoint.pt", tmp_path / "checkpoint.prev.pt"
+    assert torch.load(prev, weights_only=True)["iteration"] == 4
+    ckpt.write_bytes(ckpt.read_bytes()[:100])                       # damaged: the one before it takes its place
+    with caplog.at_level("WARNING"):
+        assert read_checkpoint(ckpt)["iteration"] == 4
+    assert "checkpoint.prev.pt (iteration 4)" in caplog.text and len(list(tmp_path.glob("checkpoint.pt.corrupt-*"))) == 1
+    assert run.read_checkpoint()["iteration"] == 4 and not prev.exists()
+    run.write_checkpoint({"iteration": 6})
+    ckpt.unlink()                                                   # a crash between the two renames of a write
+    assert read_checkpoint(ckpt)["iteration"] == 4
+    ckpt.write_bytes(b"junk")                                       # damaged, and nothing before it
+    assert read_checkpoint(ckpt) is None

@@ -439,6 +439,10 @@ def load_analyser(path: str | Path, device: torch.device | str = "cpu") -> FaceA
         raise AnalyserError(f"face analyser checkpoint {path} is not a readable safetensors file: {exc}") from exc
     if meta.get("format") != FORMAT:
         raise AnalyserError(f"{path} is not a face analyser checkpoint (format {meta.get('format')!r})")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise AnalyserError(f"{path}: tensor {bad[0]!r} of the face analyser holds NaN or inf; the training "
+                            "diverged or the file was damaged, re-train it (emohead extract without --analyser)")
     if meta.get("version") != str(VERSION):
         raise AnalyserError(f"{path}: analyser checkpoint version {meta.get('version')!r}, expected {VERSION}")
     try:

@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 MODEL_FILE, META_FILE, CHECKPOINT_FILE, HISTORY_FILE = "model.safetensors", "model.json", "checkpoint.pt", "history.json"
 
 
-class A2ETrainingError(RuntimeError):
-    """A training run that cannot continue (names the file or setting)."""
+class A2ETrainingError(ValueError, RuntimeError):
+    """A training run that cannot start or continue: bad inputs or settings (names the file or setting).
+    A ValueError, so the CLI reports it as bad input (exit 2); still a RuntimeError for older callers."""
 
 
 # -- model files ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ _EXPORTS = {
         "ClipRecord", "Manifest"),
     "reader": ("ProcessedDataset",),
     "validate": ("DatasetError", "validate_clip_arrays", "validate_words"),
-    "video": ("probe_video", "read_video", "write_video"),
+    "video": ("VideoWriter", "probe_video", "read_video", "write_video"),
     "writer": ("DatasetWriter", "words_dict"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

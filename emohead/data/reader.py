@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 import zlib
 from functools import cached_property
@@ -12,8 +13,12 @@ import numpy as np
 import soundfile as sf
 
 from .format import CLIP_FILES, FORMAT_NAME, FORMAT_VERSION, SPLITS, ClipRecord
-from .validate import DatasetError, validate_clip_arrays, validate_words
+from .validate import DatasetError, first_bad_frame, validate_clip_arrays, validate_words
 from .video import read_video
+
+log = logging.getLogger(__name__)
+_WARNED_CHANNELS: set[Path] = set()
+"""Multi-channel audio files already reported (the warning is given once per file and process)."""
 
 _REQUIRED_TOP = {"format": str, "version": int, "source": str, "fps": int, "sample_rate": int,
                  "expression_dims": int, "emotions": list, "speakers": dict, "clips": list}
@@ -170,15 +175,13 @@ class ProcessedDataset:
                 raise
             raise DatasetError(f"{p}: cannot read ({type(err).__name__}: {err}); the file is corrupt or truncated, "
                                "re-create the dataset (emohead synth / prepare)") from None
-        if names is None:
-            validate_clip_arrays(data, n_frames=rec.n_frames, image_size=rec.image_size,
-                                 expression_dims=self.expression_dims, where=str(p))
-        else:                                          # a subset: still never hand NaN or inf to a stage
-            for k, arr in data.items():
-                if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                    bad = np.argwhere(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)) if arr.ndim else [[0]]
-                    raise DatasetError(f"{p}: field {k!r} of clip {rec.id!r} holds NaN or inf "
-                                       f"(first at frame {int(bad[0][0])})")
+        # all of them, or a subset (still never hand NaN, inf or a wrong shape to a stage)
+        validate_clip_arrays(data, n_frames=rec.n_frames, image_size=rec.image_size,
+                             expression_dims=self.expression_dims, where=f"{p} (clip {rec.id!r})",
+                             complete=names is None)
+        for k, arr in data.items():                    # arrays the format does not describe: finite at least
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise DatasetError(f"{p} (clip {rec.id!r}): field {k!r} contains NaN or inf{first_bad_frame(arr)}")
         return data
 
     def audio(self, clip: ClipRecord | str) -> np.ndarray:
@@ -186,10 +189,15 @@ class ProcessedDataset:
         p = self.path(clip, "audio")
         try:
             wav, sr = sf.read(p, dtype="float32", always_2d=True)
-        except RuntimeError as err:
-            raise DatasetError(f"{p}: cannot read audio ({err})") from None
+        except RuntimeError as err:                    # soundfile's LibsndfileError: not WAV/FLAC/OGG, empty, cut
+            raise DatasetError(f"{p}: cannot read audio ({err}); a dataset's audio is WAV, 16-bit PCM mono") from None
         if sr != self.sample_rate:
             raise DatasetError(f"{p}: sample rate {sr} Hz, the manifest says {self.sample_rate} Hz")
+        if len(wav) == 0:
+            raise DatasetError(f"{p}: holds no samples (clip {Path(p).parent.name!r})")
+        if wav.shape[1] > 1 and p not in _WARNED_CHANNELS:
+            _WARNED_CHANNELS.add(p)
+            log.warning("%s: %d channels (stereo); downmixed to mono, as every stage reads mono audio", p, wav.shape[1])
         return wav.mean(axis=1)
 
     def frames(self, clip: ClipRecord | str) -> np.ndarray:

@@ -13,9 +13,10 @@ class DatasetError(ValueError):
 
 
 def validate_clip_arrays(arrays: Mapping[str, Any], *, n_frames: int, image_size: int | None,
-                         expression_dims: int, where: str) -> None:
-    """Check names, shapes, dtypes and finiteness of a clip's per-frame arrays."""
-    missing = [k for k in CLIP_ARRAYS if k not in arrays]
+                         expression_dims: int, where: str, complete: bool = True) -> None:
+    """Check names, shapes, dtypes and finiteness of a clip's per-frame arrays (``complete``: all of CLIP_ARRAYS
+    must be there; False checks only the arrays given)."""
+    missing = [k for k in CLIP_ARRAYS if k not in arrays] if complete else []
     if missing:
         raise DatasetError(f"{where}: missing array(s) {missing}")
     dims = {"T": n_frames, "m": expression_dims, "H": image_size, "W": image_size}
@@ -34,9 +35,17 @@ def validate_clip_arrays(arrays: Mapping[str, Any], *, n_frames: int, image_size
             if arr.dtype.kind != "f":
                 raise DatasetError(f"{where}: field {name!r} must be floating point, got {arr.dtype}")
             if not np.isfinite(arr).all():
-                raise DatasetError(f"{where}: field {name!r} contains NaN or inf")
+                raise DatasetError(f"{where}: field {name!r} contains NaN or inf{first_bad_frame(arr, shape)}")
         elif kind == "u" and arr.dtype != np.uint8:
             raise DatasetError(f"{where}: field {name!r} must be uint8, got {arr.dtype}")
+
+
+def first_bad_frame(arr: np.ndarray, shape: tuple[Any, ...] = ("T",)) -> str:
+    """" (first at frame i)" for a per-frame array [T, ...] holding NaN or inf; "" for a per-clip one."""
+    if arr.ndim == 0 or not shape or shape[0] != "T":
+        return ""
+    bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+    return f" (first at frame {int(np.flatnonzero(bad)[0])})" if bad.any() else ""
 
 
 def validate_words(words: Mapping[str, Any], *, duration: float | None, where: str) -> None:

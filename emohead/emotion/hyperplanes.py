@@ -114,8 +114,12 @@ class EmotionHyperplanes:
             if not p.is_file():
                 raise HyperplaneError(f"{p}: hyperplane file not found")
         try:
-            meta = json.loads(meta_path.read_text())
-            with np.load(path) as npz:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise HyperplaneError(f"{path}: not a readable hyperplane file ({meta_path.name} is damaged: "
+                                  f"{type(err).__name__}: {err}); re-fit it (emohead fit-hyperplanes)") from None
+        try:
+            with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in ("normals", "coef", "intercept")}
                 arrays["patterns"] = npz["patterns"] if "patterns" in npz.files else None
         except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:

@@ -50,13 +50,13 @@ class Emotion2vecExtractor:
         conf = OmegaConf.to_container(OmegaConf.load(root / "config.yaml"), resolve=True)
         if not isinstance(conf, dict) or conf.get("model") != "Emotion2vec" or "model_conf" not in conf:
             raise ConfigError(f"{where}: config.yaml must have 'model: Emotion2vec' and a 'model_conf'")
+        state = load_funasr_state(root / "model.pt")     # first: a file that is not plain tensors is refused at once
         with quiet_funasr():
             from funasr.models.emotion2vec.model import Emotion2vec
         try:
             model = Emotion2vec(**{k: v for k, v in conf.items() if k != "model"})
         except Exception as err:  # noqa: BLE001 - any construction error is a config problem
             raise ConfigError(f"{where}: cannot build Emotion2vec from config.yaml ({type(err).__name__}: {err})") from None
-        state = load_funasr_state(root / "model.pt")
         own = model.state_dict()
         matched = {k: v for k, v in state.items() if k in own}
         wrong = [k for k, v in matched.items() if tuple(v.shape) != tuple(own[k].shape)]

@@ -21,6 +21,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -131,22 +133,20 @@ class FeatureStore:
                 words = [str(w) or None for w in npz["words"]]
                 return ClipFeatures(audio=npz["audio"], emotion=npz["emotion"], text=npz["text"], words=words,
                                     meta=json.loads(str(npz["meta"])))
-        except (OSError, KeyError, ValueError) as err:
-            raise ValueError(f"{p}: cannot read features of clip {clip_id!r} ({err})") from None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise ValueError(f"{p}: cannot read features of clip {clip_id!r} ({type(err).__name__}: {err}); the file "
+                             "is damaged or truncated, re-run `emohead extract` (it makes it again)") from None
 
     def stored_key(self, clip_id: str) -> str | None:
         """The cache key of a clip's stored features (from the index, else from its npz), or None."""
-        entry = self._index["clips"].get(clip_id)
-        if entry is not None and self.path(clip_id).is_file():
-            return entry["key"]
         p = self.path(clip_id)
-        if p.is_file():
-            try:
-                with np.load(p, allow_pickle=False) as npz:
-                    return str(npz["key"])
-            except (OSError, KeyError, ValueError):
-                return None
-        return None
+        if not p.is_file():
+            return None
+        try:                                    # read from the file itself: a damaged one is computed again
+            with np.load(p, allow_pickle=False) as npz:
+                return str(npz["key"])
+        except Exception:                       # truncated, not a zip, no key: BadZipFile, EOFError, KeyError, ...
+            return None
 
     # -- writing -------------------------------------------------------------------------------
     def put(self, clip_id: str, feats: ClipFeatures, key: str) -> None:

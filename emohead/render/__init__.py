@@ -7,7 +7,7 @@ Audio + an emotion control -> frames -> mp4 is :mod:`emohead.pipeline`, one laye
 from emohead._lazy import lazy_exports
 
 _EXPORTS = {
-    "compositing": ("composite_frame",),
+    "compositing": ("composite_frame", "composite_frames_torch"),
     "field": ("ExpressionField", "FieldInputError", "direction_encoding", "render_rays"),
     "occupancy": ("OccupancyGrid",),
     "hashgrid": ("HashGridEncoder", "hashgrid_reference", "level_resolutions"),

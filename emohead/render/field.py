@@ -103,7 +103,8 @@ class ExpressionField(nn.Module):
         code = self._check(x, code, values=check)
         u, inside = self.normalise(x)
         h = _mlp_of_parts(self.density_mlp, [self.encoder(u, check=check), code])
-        sigma = torch.exp(h[:, 0].clamp(max=15.0)) * inside           # truncated exp activation (instant-ngp)
+        # truncated exp activation (instant-ngp); in float32 also under fp16 autocast (exp(15) overflows fp16)
+        sigma = torch.exp(h[:, 0].float().clamp(max=15.0)) * inside
         return sigma, h[:, 1:]
 
     def color(self, x: torch.Tensor, d: torch.Tensor, code: torch.Tensor,

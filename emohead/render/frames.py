@@ -147,7 +147,9 @@ def load_nerf_frames(ds: Any, speaker: str, split: str, *, image_size: int | Non
     emotions = tuple(emotions or ds.emotions)
     sizes = {r.image_size for r in records}
     if len(sizes) != 1:
-        raise NerfDataError(f"{ds.root}: clips of {speaker!r} have several frame sizes {sorted(sizes)}")
+        by_size = {s: [r.id for r in records if r.image_size == s] for s in sorted(sizes)}
+        listed = "; ".join(f"{s} px: {ids[:3]}{' ...' if len(ids) > 3 else ''}" for s, ids in by_size.items())
+        raise NerfDataError(f"{ds.root}: clips of {speaker!r} have several frame sizes (one NeRF needs one): {listed}")
     stored = sizes.pop()
     size = int(image_size or stored)
     if size > stored:
@@ -189,7 +191,9 @@ def load_nerf_frames(ds: Any, speaker: str, split: str, *, image_size: int | Non
         if len(alpha) != rec.n_frames:
             raise NerfDataError(f"{where}: the expression source gave {len(alpha)} frames, the clip has {rec.n_frames}")
         if not np.isfinite(alpha[take]).all():
-            raise NerfDataError(f"{where}: the expression parameters (alpha) contain NaN or inf")
+            first = int(take[~np.isfinite(alpha[take]).all(axis=1)][0])
+            raise NerfDataError(f"{where}: the expression parameters (alpha) contain NaN or inf "
+                                f"(first at frame {first})")
         parts["codes"].append(training_codes(alpha[take], emotions.index(rec.emotion), code))
         parts["tags"].append(np.full(len(take), emotions.index(rec.emotion)))
         parts["clip"] += [rec.id] * len(take)

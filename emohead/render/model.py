@@ -8,7 +8,8 @@ trained with. A frame is rendered in three steps:
    views (x_world = R R_yaw x_model + t);
 2. ray marching with empty-space skipping (``march.py``; eq. 11-12) on black, giving the head's colour
    premultiplied by its opacity and the opacity itself;
-3. compositing: head over the source frame's segmented torso over the background (``compositing.py``).
+3. compositing: head over the source frame's segmented torso over the background (``compositing.py``), in torch
+   ops on the model's device for a batch of frames at once (NumPy frame by frame: ``compositing="cpu"``).
 
 Files: ``nerf.safetensors`` (field, grid density, background) and ``nerf.json`` (everything else).
 """
@@ -17,21 +18,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from ..face.camera import Camera
 from ..files import load_safetensors_checked, read_json_file, save_safetensors_atomic, write_json_atomic
-from .compositing import composite_frame
+from .compositing import composite_frame, composite_frames_torch, to_uint8
 from .field import ExpressionField, FieldInputError
 from .march import march_rays
 from .occupancy import OccupancyGrid
-from .rays import check_poses, pose_rays
+from .rays import check_poses, frame_rays
 
 NERF_WEIGHTS = "nerf.safetensors"
 NERF_META = "nerf.json"
+
+
+RENDER_MARCH: dict[str, Any] = {"precision": "fp16"}
+"""How :class:`HeadNerf` marches by default: on a GPU the MLPs' products in fp16 (autocast; on an H200, 113 against
+88 finished 512 px frames/s in float32, within one uint8 level of it: benchmarks/video_speed.py); a CPU computes in
+float32 as before. ``march={"precision": "fp32"}`` renders in float32 anywhere."""
 
 
 class NerfModelError(ValueError):
@@ -102,11 +109,12 @@ class HeadNerf:
         return c
 
     @torch.no_grad()
-    def render_heads(self, codes: Any, R: Any, t: Any, *, yaw: Any = 0.0, min_transmittance: float = 1e-4
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    def render_heads(self, codes: Any, R: Any, t: Any, *, yaw: Any = 0.0, min_transmittance: float = 1e-4,
+                     march: dict[str, Any] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """B frames' heads on black in one pass: (rgb [B, H, W, 3] premultiplied by opacity, opacity [B, H, W]).
 
         codes [B, m]; R [B, 3, 3], t [B, 3] head poses; ``yaw`` degrees (one, or [B]) turns the head for novel views.
+        ``march``: options of :func:`march_rays` over ``RENDER_MARCH`` (step, skip_empty, precision, stats).
         """
         c = self.check_codes(codes)
         b = c.shape[0]
@@ -118,11 +126,10 @@ class HeadNerf:
             R = R @ torch.stack([yaw_rotation(float(y)) for y in yaws]).to(self.device)
         size = self.image_size
         o, d = self.camera.pixel_rays(size, size)                                     # world rays [H, W, 3]
-        o, d = o.reshape(1, -1, 3).expand(b, -1, -1).reshape(-1, 3), d.reshape(1, -1, 3).expand(b, -1, -1).reshape(-1, 3)
+        rays = frame_rays(o.reshape(-1, 3), d.reshape(-1, 3), R, t, self.field.box_min, self.field.box_max)
         per_ray = torch.arange(b, device=self.device).repeat_interleave(size * size)  # frame of each ray
-        rays = pose_rays(o, d, R[per_ray], t[per_ray], self.field.box_min, self.field.box_max)
         out = march_rays(self.field, rays, c[per_ray], torch.zeros(3, device=self.device), n_samples=self.n_samples,
-                         grid=self.grid, min_transmittance=min_transmittance)
+                         grid=self.grid, min_transmittance=min_transmittance, **{**RENDER_MARCH, **(march or {})})
         return out.rgb.view(b, size, size, 3), out.opacity.view(b, size, size)
 
     def render_head(self, code: Any, R: Any, t: Any, *, yaw: float = 0.0, min_transmittance: float = 1e-4
@@ -132,11 +139,21 @@ class HeadNerf:
                                     _float_tensor(t, self.device)[None], yaw=yaw, min_transmittance=min_transmittance)
         return rgb[0], op[0]
 
+    def _source_layers(self, frames: Any, parsing: Any) -> tuple[Any, Any]:
+        """Source frames [B, S, S, 3] and parsing [B, S, S] at the model's resolution (resized on the host if so)."""
+        size = self.image_size
+        if frames.shape[1] != size:
+            from .frames import resize_frames
+            as_np = (lambda a: a.cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a))
+            frames, parsing = resize_frames(as_np(frames), as_np(parsing), size)
+        return frames, parsing
+
     def compose(self, head_rgb: torch.Tensor, opacity: torch.Tensor, frame: np.ndarray | None,
                 parsing: np.ndarray | None) -> np.ndarray:
-        """Head over the frame's segmented torso over the background -> uint8 [H, W, 3].
+        """Head over the frame's segmented torso over the background -> uint8 [H, W, 3], in NumPy on the host.
 
-        frame / parsing None: the head over the background alone (no torso).
+        frame / parsing None: the head over the background alone (no torso). The reference for
+        :meth:`compose_batch`, and the renderer's "cpu" compositing.
         """
         size = self.image_size
         bg = self.background.cpu().numpy()
@@ -144,25 +161,42 @@ class HeadNerf:
             frame = np.zeros((size, size, 3), np.uint8)
             parsing = np.zeros((size, size), np.uint8)
         if frame.shape[0] != size:
-            from .frames import resize_frames
-            frame, parsing = (a[0] for a in resize_frames(frame[None], parsing[None], size))
-        out = composite_frame(head_rgb.cpu().numpy(), opacity.cpu().numpy(), frame, parsing, bg)
-        return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            frame, parsing = (a[0] for a in self._source_layers(frame[None], parsing[None]))
+        return to_uint8(composite_frame(head_rgb.cpu().numpy(), opacity.cpu().numpy(), frame, parsing, bg))
 
-    def render_frames(self, codes: Any, R: Any, t: Any, frames: np.ndarray | None = None,
-                      parsing: np.ndarray | None = None, *, yaw: Sequence[float] | float = 0.0,
-                      progress: bool = False, desc: str = "rendering", batch: int | None = None) -> np.ndarray:
-        """T composited frames uint8 [T, H, W, 3].
+    def compose_batch(self, head_rgb: torch.Tensor, opacity: torch.Tensor, frames: Any = None,
+                      parsing: Any = None) -> torch.Tensor:
+        """B heads over their frames' segmented torso over the background, on the model's device -> uint8
+        [B, H, W, 3] there (:func:`composite_frames_torch`; the same pixels as :meth:`compose`).
 
-        codes [T, m]; R [T, 3, 3]; t [T, 3]; frames uint8 [T, S, S, 3] and parsing [T, S, S] of the source video
-        (torso layer; None: no torso); yaw: degrees, one value or one per frame; ``batch`` frames are ray-marched
-        together (default: about a million rays per pass).
+        frames uint8 [B, S, S, 3] and parsing [B, S, S] (NumPy or tensors, any device), or None: no torso.
         """
-        from tqdm.auto import tqdm
+        if frames is None or parsing is None:
+            frames = parsing = None
+        else:
+            frames, parsing = self._source_layers(frames, parsing)
+            frames, parsing = (torch.as_tensor(a).to(self.device, non_blocking=True) for a in (frames, parsing))
+        return composite_frames_torch(head_rgb, opacity, frames, parsing, self.background)
 
+    def default_batch(self) -> int:
+        """Frames ray-marched together by default: about four million rays per pass on a GPU (16 frames of 512 px:
+        on an H200 4 frames per pass ran 20 % slower), a million on a CPU."""
+        rays = 1 << 22 if self.device.type == "cuda" else 1 << 20
+        return max(1, rays // (self.image_size ** 2))
+
+    def iter_frames(self, codes: Any, R: Any, t: Any, frames: np.ndarray | None = None,
+                    parsing: np.ndarray | None = None, *, yaw: Sequence[float] | float = 0.0, batch: int | None = None,
+                    compositing: str = "device", march: dict[str, Any] | None = None) -> Iterator[np.ndarray]:
+        """Composited frames as uint8 [b, H, W, 3] host arrays, ``batch`` frames at a time, in order (arguments as
+        :meth:`render_frames`). Each batch is rendered and composited on the model's device and copied to the
+        host once ('device'), or composited frame by frame in NumPy ('cpu', the first version)."""
+        if compositing not in ("device", "cpu"):
+            raise NerfModelError(f"compositing must be 'device' or 'cpu', got {compositing!r}")
         c = self.check_codes(codes)
         n = c.shape[0]
-        batch = batch or max(1, (1 << 20) // (self.image_size ** 2))
+        batch = int(batch or self.default_batch())
+        if batch < 1:
+            raise NerfModelError(f"batch must be >= 1 frame, got {batch}")
         R, t = _float_tensor(R, self.device), _float_tensor(t, self.device)
         if tuple(R.shape) != (n, 3, 3) or tuple(t.shape) != (n, 3):
             raise NerfModelError(f"poses must be R [{n}, 3, 3] and t [{n}, 3] for {n} codes, "
@@ -170,15 +204,40 @@ class HeadNerf:
         if frames is not None and (parsing is None or len(frames) != n or len(parsing) != n):
             raise NerfModelError(f"source frames and parsing must both have {n} entries")
         yaws = np.broadcast_to(np.asarray(yaw, np.float32), (n,))
-        out = np.empty((n, self.image_size, self.image_size, 3), np.uint8)
-        bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress)
         for s in range(0, n, batch):
             e = min(n, s + batch)
-            rgb, op = self.render_heads(c[s:e], R[s:e], t[s:e], yaw=yaws[s:e])
-            for i in range(s, e):
-                out[i] = self.compose(rgb[i - s], op[i - s], None if frames is None else frames[i],
-                                      None if parsing is None else parsing[i])
-            bar.update(e - s)
+            rgb, op = self.render_heads(c[s:e], R[s:e], t[s:e], yaw=yaws[s:e], march=march)
+            src = (None, None) if frames is None else (frames[s:e], parsing[s:e])
+            if compositing == "device":
+                yield self.compose_batch(rgb, op, *src).cpu().numpy()          # one copy to the host per batch
+            else:
+                yield np.stack([self.compose(rgb[i], op[i], None if frames is None else src[0][i],
+                                             None if frames is None else src[1][i]) for i in range(e - s)])
+
+    def render_frames(self, codes: Any, R: Any, t: Any, frames: np.ndarray | None = None,
+                      parsing: np.ndarray | None = None, *, yaw: Sequence[float] | float = 0.0,
+                      progress: bool = False, desc: str = "rendering", batch: int | None = None,
+                      compositing: str = "device", march: dict[str, Any] | None = None) -> np.ndarray:
+        """T composited frames uint8 [T, H, W, 3].
+
+        codes [T, m]; R [T, 3, 3]; t [T, 3]; frames uint8 [T, S, S, 3] and parsing [T, S, S] of the source video
+        (torso layer; None: no torso); yaw: degrees, one value or one per frame; ``batch`` frames are ray-marched
+        and composited together (default :meth:`default_batch`). compositing: 'device' (torch ops where
+        the model lives, one copy to the host per batch) or 'cpu' (NumPy, frame by frame: the first version, kept
+        for comparison); both give the same pixels up to float rounding (within one uint8 level).
+        Streaming into a video without holding every frame: :meth:`iter_frames`.
+        """
+        from tqdm.auto import tqdm
+
+        n = self.check_codes(codes).shape[0]
+        out = np.empty((n, self.image_size, self.image_size, 3), np.uint8)
+        bar = tqdm(total=n, desc=desc, unit="frame", disable=not progress)
+        s = 0
+        for chunk in self.iter_frames(codes, R, t, frames, parsing, yaw=yaw, batch=batch, compositing=compositing,
+                                      march=march):
+            out[s:s + len(chunk)] = chunk
+            s += len(chunk)
+            bar.update(len(chunk))
         bar.close()
         return out
 

@@ -96,6 +96,19 @@ def pose_rays(origins: torch.Tensor, directions: torch.Tensor, R: torch.Tensor, 
     return HeadRays(origins=o_m, directions=d_m, near=near, far=far, hit=hit)
 
 
+def frame_rays(origins: torch.Tensor, directions: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
+               box_min: torch.Tensor, box_max: torch.Tensor) -> HeadRays:
+    """The same world rays [P, 3] under B poses (R [B, 3, 3], t [B, 3]) -> head-frame rays [B P], frame-major.
+
+    What ``pose_rays`` gives for the rays repeated B times with one pose per ray, as one batched matrix product per
+    frame instead of a [B P, 3, 3] gather of the poses.
+    """
+    o_m = torch.bmm(origins[None] - t[:, None], R).reshape(-1, 3)            # R^T (o - t), row vectors
+    d_m = torch.bmm(directions[None].expand(R.shape[0], -1, -1), R).reshape(-1, 3)
+    near, far, hit = ray_box(o_m, d_m, box_min.to(o_m), box_max.to(o_m))
+    return HeadRays(origins=o_m, directions=d_m, near=near, far=far, hit=hit)
+
+
 def sample_along_rays(near: torch.Tensor, far: torch.Tensor, n_samples: int, *, stratified: bool = False,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """Sample depths s [R, S] in [near, far]: bin centres, or one uniform sample per bin when ``stratified``."""

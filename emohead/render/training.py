@@ -55,8 +55,9 @@ UNIFORM_FRACTION = 0.125
 """Fraction of each batch's rays drawn anywhere in the frame (keeps empty space empty)."""
 
 
-class NerfTrainingError(RuntimeError):
-    """Settings or inputs the NeRF training cannot use (names them)."""
+class NerfTrainingError(ValueError, RuntimeError):
+    """Settings or inputs the NeRF training cannot use (names them). A ValueError, so the CLI reports it as bad
+    input (exit 2); still a RuntimeError for older callers."""
 
 
 @dataclass
@@ -185,7 +186,8 @@ def evaluate_nerf(nerf: HeadNerf, frames: NerfFrames, *, max_frames: int = 8, re
     real = frames.images[idx].cpu().numpy()
     parsing = frames.parsing[idx].cpu().numpy()
     rendered = nerf.render_frames(frames.codes[idx].cpu().numpy(), frames.R[idx].cpu().numpy(),
-                                  frames.t[idx].cpu().numpy(), real, parsing)
+                                  frames.t[idx].cpu().numpy(), real, parsing,
+                                  march={"precision": "fp32"})     # PSNR of the float32 renderer, as before
     mask = frames.head_mask(torch.as_tensor(idx)).cpu().numpy()
     err = ((rendered.astype(np.float64) - real.astype(np.float64)) / 255.0) ** 2      # [N, H, W, 3]
     head_mse = err[mask].mean() if mask.any() else float("nan")

@@ -104,11 +104,32 @@ def test_saved_model_renders_the_same_frames(render_world, tmp_path):
     assert np.abs(turned[0].astype(int) - b[0].astype(int)).mean() > 0.5
     with pytest.raises(ValueError, match=r"\[T, 10\]"):
         loaded.render_frames(np.zeros((1, 11)), frames.R[:1], frames.t[:1])
+    _compositing_paths_agree(loaded, ds)
     with pytest.raises(ValueError, match="NaN"):
         loaded.render_head(np.zeros(10), np.full((3, 3), np.nan), np.zeros(3))
     with pytest.raises(NerfModelError, match="not a trained NeRF folder"):
         load_nerf(tmp_path / "missing")
     _damaged_files_are_named(tmp_path / "nerf")
+
+
+def _compositing_paths_agree(nerf, ds):
+    """Compositing on the model's device (torch, batched) gives the pixels of the NumPy reference, frame by frame;
+    iter_frames yields the same frames in batches."""
+    frames = load_nerf_frames(ds, ds.extra["target_speaker"], "test", image_size=32, max_frames=5)
+    args = (frames.codes.numpy(), frames.R.numpy(), frames.t.numpy(), frames.images.numpy(), frames.parsing.numpy())
+    cpu = nerf.render_frames(*args, compositing="cpu")
+    dev = nerf.render_frames(*args, batch=2)
+    assert dev.shape == (5, 32, 32, 3) and np.abs(dev.astype(int) - cpu.astype(int)).max() <= 1
+    chunks = list(nerf.iter_frames(*args, batch=2))
+    assert [len(c) for c in chunks] == [2, 2, 1] and np.array_equal(np.concatenate(chunks), dev)
+    # source frames at another size are resized first, in both paths
+    big = np.repeat(np.repeat(frames.images.numpy(), 2, axis=1), 2, axis=2)
+    big_parsing = np.repeat(np.repeat(frames.parsing.numpy(), 2, axis=1), 2, axis=2)
+    a = nerf.render_frames(*args[:3], big, big_parsing, compositing="cpu")
+    b = nerf.render_frames(*args[:3], big, big_parsing)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    with pytest.raises(NerfModelError, match="compositing"):
+        nerf.render_frames(*args, compositing="gpu")
 
 
 def _damaged_files_are_named(folder):
@@ -165,6 +186,39 @@ def test_march_equals_render_rays_with_early_termination(render_world):
     skim = march_rays(field, rays, frames.codes[0], bg, n_samples=32, step=7, min_transmittance=1e-6, min_weight=1e-3)
     err = (skim.rgb - ref.rgb).abs().max().item()
     assert 0.0 < err <= 32 * 1e-3
+    with pytest.raises(ValueError, match="precision"):
+        march_rays(field, rays, frames.codes[0], bg, precision="int8")
+
+
+def test_occupied_span_march_equals_the_full_march(render_world):
+    """skip_empty: cells looked up first, each ray marched over its occupied span only -> the same pixels."""
+    ds = render_world["ds"]
+    torch.manual_seed(1)
+    from emohead.render.field import ExpressionField
+    from emohead.render.frames import head_box
+    from emohead.render.occupancy import OccupancyGrid
+
+    lo, hi = head_box()
+    field = ExpressionField(lo, hi, hash_levels=4, hash_log2_size=10, max_resolution=64, hidden=16)
+    with torch.no_grad():
+        field.density_mlp[-1].bias[0] = 1.0
+    grid = OccupancyGrid(lo, hi, 8)
+    grid.density.copy_(torch.rand(8, 8, 8) * (torch.rand(8, 8, 8) > 0.6))      # 60 % of the cells empty
+    frames = load_nerf_frames(ds, ds.extra["target_speaker"], "test", image_size=32, max_frames=1)
+    rays = head_rays(frames.camera, frames.R[0], frames.t[0], 32, 32, lo, hi)
+    bg = torch.tensor([0.2, 0.4, 0.6])
+    with torch.no_grad():
+        ref = render_rays(field, rays, frames.codes[0], bg, n_samples=32, grid=grid)
+    counts = {}, {}
+    full = march_rays(field, rays, frames.codes[0], bg, n_samples=32, grid=grid, step=5, min_transmittance=1e-6,
+                      min_weight=0.0, stats=counts[0])
+    span = march_rays(field, rays, frames.codes[0], bg, n_samples=32, grid=grid, step=5, min_transmittance=1e-6,
+                      min_weight=0.0, skip_empty=True, stats=counts[1])
+    for out in (full, span):
+        assert torch.allclose(out.rgb, ref.rgb, atol=1e-5) and torch.allclose(out.opacity, ref.opacity, atol=1e-5)
+        assert torch.allclose(out.depth, ref.depth, atol=1e-4)
+    assert counts[1]["rays_hit"] == counts[0]["rays_hit"] > 0
+    assert counts[1]["density_points"] <= counts[0]["density_points"]       # never more field evaluations
 
 
 class _NanPoseDataset:
