@@ -365,6 +365,11 @@ def prepare_dataset(sources: Sequence[ClipSource], out: str | Path, *, size: int
                 crop_info[f"{spk}@{hw[1]}x{hw[0]}"] = crop.to_json()
             betas[spk] = [light[s.id]["beta"][_seen(light[s.id]["found"])] for s in mine]
         splits = assign_splits([(s.id, s.sentence) for s in good], test_every)
+        emotions = emotion_list([s.emotion for s in good])      # only emotions with a prepared clip
+        untrained = sorted({s.emotion for s in good} - {s.emotion for s in good if splits[s.id] == "train"})
+        if untrained:
+            log.warning("emotion(s) %s have no training clip (all their sentences fell into the test split): their "
+                        "hyperplanes cannot be fitted; add clips or choose another --test-every", untrained)
         frames_per_speaker = {spk: sum(int(light[s.id]["n_frames"]) for s in good if s.speaker == spk)
                               for spk in betas}
         target = target_speaker or max(frames_per_speaker, key=frames_per_speaker.get)

@@ -33,3 +33,10 @@ def test_hyperplanes_and_the_audio_expression_module_train_on_a_prepared_dataset
                  "--hyperplanes", str(tmp_path / "planes" / "hyperplanes.npz"), "--out", str(tmp_path / "a2e")]) == 0
     history = json.loads((tmp_path / "a2e" / "history.json").read_text())
     assert np.isfinite(history["final_val"]["rmse"])
+
+
+def test_an_emotion_left_without_training_clips_is_named(mead_tree, tmp_path, caplog):
+    raw, _ = mead_tree                            # the default rule holds sentence 003, happy's only one, out
+    prepare_dataset(mead_sources(raw, ["M003"]), tmp_path / "data", size=64, tracker=FakeTracker(),
+                    source_name="mead", progress=False)
+    assert "['happy'] have no training clip" in caplog.text
