@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import PROFILES, ConfigError, Profile, load_profile, parse_override, to_dict
+from .files import FolderLock
 
 log = logging.getLogger("emohead")
 
@@ -141,6 +142,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_fit_hyperplanes(args: argparse.Namespace) -> int:
+    with FolderLock(Path(args.out)):                      # one writer per output folder (docs/faults.md)
+        return _fit_hyperplanes(args)
+
+
+def _fit_hyperplanes(args: argparse.Namespace) -> int:
     from .data import ProcessedDataset
     from .emotion import hyperplane_report
     from .files import write_json_atomic
@@ -242,6 +248,11 @@ def cmd_train_nerf(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    with FolderLock(Path(args.out)):                      # one writer per output folder (docs/faults.md)
+        return _render(args)
+
+
+def _render(args: argparse.Namespace) -> int:
     from .config import resolve_device
     from .data import ProcessedDataset
     from .features import FeatureStore
@@ -370,7 +381,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out is None:
         check_output_folder(Path(out), "the default --out")
     _check_evaluation_inputs(cfg, args.system)            # before any model is trained, not after
-    result = evaluate_run(cfg, args.run, out, device=resolve_device(cfg), systems=args.system or None, progress=True)
+    with FolderLock(Path(out)):                           # one writer per output folder (docs/faults.md)
+        result = evaluate_run(cfg, args.run, out, device=resolve_device(cfg), systems=args.system or None,
+                              progress=True)
     print(result.to_markdown())
     print(f"\n{len(result.results)} systems on {len(result.clips)} test clips -> {out / 'evaluation.json'}, "
           f"{out / 'tables.md'}")

@@ -1078,6 +1078,24 @@ def _(w, tmp):
     return ["reproduce", "--profile", "smoke", "--out", tmp / "runs", "--only", "00"]
 
 
+@case("two-fit-hyperplanes-writers", "another writer holds it", f"pid {os.getpid()}", held="planes",
+      check=lambda w, tmp, err: not (tmp / "planes" / "hyperplanes.npz").exists())
+def _(w, tmp):
+    return fit(w.data, tmp)
+
+
+@case("two-render-writers", "another writer holds it", f"pid {os.getpid()}", held="videos",
+      check=lambda w, tmp, err: not list((tmp / "videos").glob("*.mp4")))
+def _(w, tmp):
+    return render(w, tmp)
+
+
+@case("two-evaluate-writers", "another writer holds it", f"pid {os.getpid()}", held="eval",
+      check=lambda w, tmp, err: not (tmp / "eval" / "evaluation.json").exists())
+def _(w, tmp):
+    return _evaluate(w, tmp)
+
+
 # interruption, recovery ------------------------------------------------------------------------------------------
 def _moved_aside(w: World, tmp: Path, err: str, folder: str = "a2e") -> None:
     out = tmp / folder
