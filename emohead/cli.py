@@ -256,7 +256,7 @@ def _render(args: argparse.Namespace) -> int:
     from .config import resolve_device
     from .data import ProcessedDataset
     from .features import FeatureStore
-    from .pipeline import EmotionControl, audio_features, driving_track, render_video, view_sweep
+    from .pipeline import EmotionControl, audio_features, driving_track, read_speech, render_video, view_sweep
     from .render import load_nerf
 
     cfg = _profile_from_args(args)
@@ -279,35 +279,13 @@ def _render(args: argparse.Namespace) -> int:
                                f"{list(a2e.emotions)}")
     jobs = []   # (name, features, audio, sample_rate, driving clip id, default emotion)
     if args.audio is not None:
-        import soundfile as sf
-
-        if not Path(args.audio).is_file():
-            raise CommandError(f"--audio {args.audio}: no such file")
-        if args.words is None and cfg.features.transcript_backend == "dataset":
+        try:
+            audio, sr, words = read_speech(args.audio, args.words)       # checked: the file, its samples, the words
+        except ValueError as err:
+            raise CommandError(str(err)) from None
+        if words is None and cfg.features.transcript_backend == "dataset":
             raise CommandError(f"--audio {args.audio} needs --words FILE.json (its transcript with word times) while "
                                f"features.transcript_backend=dataset; or --set features.transcript_backend=funasr")
-        try:
-            audio, sr = sf.read(args.audio, dtype="float32", always_2d=True)
-        except RuntimeError as err:                                  # soundfile's LibsndfileError
-            raise CommandError(f"--audio {args.audio}: cannot read it as audio ({err}); use WAV, FLAC or OGG") from None
-        if len(audio) == 0:
-            raise CommandError(f"--audio {args.audio}: holds no samples")
-        if audio.shape[1] > 1:
-            log.warning("--audio %s: %d channels (stereo); downmixed to mono", args.audio, audio.shape[1])
-        audio = audio.mean(axis=1)
-        words = None
-        if args.words is not None:
-            import json
-
-            from .data.validate import DatasetError, validate_words
-
-            try:
-                words = json.loads(Path(args.words).read_text(encoding="utf-8"))
-                validate_words(words, duration=len(audio) / sr, where=f"--words {args.words}")
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise CommandError(f"--words {args.words}: not a readable JSON transcript ({err})") from None
-            except DatasetError as err:
-                raise CommandError(str(err)) from None
         feats = audio_features(cfg.features, audio, sr, ds.fps, words, device=device, name=str(args.audio))
         drive = args.driving_clip or ds.clips(split="test", speaker=speaker)[0].id
         jobs.append((Path(args.audio).stem, feats, audio, sr, drive, args.emotion or "neutral"))

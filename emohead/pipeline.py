@@ -1,6 +1,6 @@
 """The one inference path: audio + an emotion control -> alpha^ -> frames -> an mp4 with sound (Sec. III, Fig. 2).
 
-    audio (+ words) -> features v~, e~, g~            :func:`audio_features`            (Sec. III-A)
+    audio (+ words) -> features v~, e~, g~            :func:`read_speech`, :func:`audio_features` (Sec. III-A)
     features -> alpha~ [T, m], tau [T]                   emohead.audio2exp.predict          (eq. 1-8)
     emotion control -> per-frame (w, mu)                 :class:`EmotionControl`, Audio2Expression.refinement (App. B)
     alpha^ = mu + alpha~ + tau w  (or [z; alpha~])      :func:`expression_codes` -> emotion.editing.refine (eq. 9)
@@ -155,6 +155,43 @@ def render_talking_head(a2e: Any, nerf: HeadNerf, features: Any, control: Emotio
     drive = track.fit(len(codes))
     return nerf.render_frames(codes, drive.R, drive.t, drive.frames, drive.parsing, yaw=yaw, progress=progress,
                               desc=f"rendering {control.label()}")
+
+
+def read_speech(audio_path: str | Path, words_path: str | Path | None = None) -> tuple[np.ndarray, int, Any]:
+    """New speech to drive the head: (audio mono float32 [N], sample rate, words or None).
+
+    audio_path: WAV, FLAC or OGG (several channels are averaged, with a warning); words_path: a JSON transcript with
+    word times, checked against the audio's duration. Errors are ValueErrors naming the option and the file.
+    """
+    import json
+    import logging
+
+    import soundfile as sf
+
+    from .data.validate import DatasetError, validate_words
+
+    if not Path(audio_path).is_file():
+        raise ValueError(f"--audio {audio_path}: no such file")
+    try:
+        audio, sr = sf.read(audio_path, dtype="float32", always_2d=True)
+    except RuntimeError as err:                                  # soundfile's LibsndfileError
+        raise ValueError(f"--audio {audio_path}: cannot read it as audio ({err}); use WAV, FLAC or OGG") from None
+    if len(audio) == 0:
+        raise ValueError(f"--audio {audio_path}: holds no samples")
+    if audio.shape[1] > 1:
+        logging.getLogger(__name__).warning("--audio %s: %d channels (stereo); downmixed to mono", audio_path,
+                                            audio.shape[1])
+    audio = audio.mean(axis=1)
+    words = None
+    if words_path is not None:
+        try:
+            words = json.loads(Path(words_path).read_text(encoding="utf-8"))
+            validate_words(words, duration=len(audio) / sr, where=f"--words {words_path}")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"--words {words_path}: not a readable JSON transcript ({err})") from None
+        except DatasetError as err:
+            raise ValueError(str(err)) from None
+    return audio, int(sr), words
 
 
 def audio_features(features_cfg: Any, audio: np.ndarray, sample_rate: int, fps: int, words: Any = None, *,
