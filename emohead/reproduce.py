@@ -19,6 +19,11 @@ while an interrupted local run resumes where it stopped. Once one notebook re-ru
 too; ``force`` re-runs all; ``dry_run`` only returns the plan. A failing notebook leaves
 ``DIR/NN_name.failed.ipynb`` showing the error, and the run stops there.
 
+``data_dir``: a processed dataset (``emohead prepare``) every notebook runs on instead of the synthetic world (its
+``DATA_DIR`` parameter). It is checked before anything runs, the run folder is bound to it
+(:func:`emohead.stages.bind_dataset`: a run folder made with another dataset is refused), and its identity (path and
+manifest hash) is part of the configuration hash in every ``done.json``, so a run with another dataset re-runs.
+
 A folder holding ``REFERENCE.md`` or ``reference.json`` (the committed ``reports/<profile>``) is a
 reference: writing into it is refused unless ``update_reference``; ``emohead compare`` checks a run
 against it.
@@ -50,6 +55,7 @@ RUN_SUBDIR = "run"                                   # DIR/run: the notebooks' R
 RUN_FILE = "run.json"                                # DIR/run/run.json: the run id
 DONE_FILE = "done.json"
 REFERENCE_MARKERS = ("REFERENCE.md", "reference.json")   # either one makes a folder a reference
+SOURCE_COMMIT_ENV = "EMOHEAD_SOURCE_COMMIT"          # the commit a copied tree (no .git) came from
 
 
 class ReproduceError(RuntimeError):
@@ -58,6 +64,10 @@ class ReproduceError(RuntimeError):
 
 class ReferenceFolderError(ReproduceError):
     """A run was asked to write into a reference folder without ``update_reference``."""
+
+
+class DataDirError(ReproduceError, ValueError):
+    """``data_dir`` is not a processed dataset, or the run folder serves another dataset."""
 
 
 @dataclass(frozen=True)
@@ -109,10 +119,41 @@ def _notebook_source_hash(path: Path) -> str:
 
 
 def notebook_parameters(profile: Profile, run_dir: Path, out_dir: Path,
-                        overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The values injected into a notebook's ``parameters`` cell."""
-    return {"PROFILE": profile.name, "RUN_DIR": str(run_dir), "OUT_DIR": str(out_dir),
-            "SEED": profile.seed, "OVERRIDES": dict(overrides)}
+                        overrides: Mapping[str, Any], data_dir: str | Path | None = None) -> dict[str, Any]:
+    """The values injected into a notebook's ``parameters`` cell (``DATA_DIR`` only when a dataset is given)."""
+    params = {"PROFILE": profile.name, "RUN_DIR": str(run_dir), "OUT_DIR": str(out_dir),
+              "SEED": profile.seed, "OVERRIDES": dict(overrides)}
+    if data_dir is not None:
+        params["DATA_DIR"] = str(Path(data_dir).resolve())
+    return params
+
+
+def config_hash(profile: Profile, dataset: Mapping[str, str] | None = None) -> str:
+    """Hash of the resolved configuration, plus the prepared dataset's identity when there is one."""
+    payload = to_dict(profile)
+    if dataset is not None and dataset.get("kind") == "prepared":
+        payload = {"profile": payload, "dataset": dict(dataset)}   # the synthetic world keeps the old hash
+    return _sha(json.dumps(payload, sort_keys=True))
+
+
+def check_data_dir(data_dir: str | Path | None, out_dir: str | Path) -> dict[str, str]:
+    """The dataset identity of ``data_dir`` (None: the synthetic world), checked against ``out_dir/run``.
+
+    Raises :class:`DataDirError` naming the folder when it is not a processed dataset, or naming both datasets
+    when the run folder's stage outputs were made from another one."""
+    from .data import DatasetError
+    from .stages import DatasetMismatchError, check_run_dataset, dataset_identity
+
+    try:
+        want = dataset_identity(data_dir)
+    except DatasetError as err:
+        raise DataDirError(f"--data-dir {data_dir}: not a processed dataset (make one with `emohead prepare`): "
+                           f"{err}") from None
+    try:
+        check_run_dataset(Path(out_dir) / RUN_SUBDIR, want)
+    except DatasetMismatchError as err:
+        raise DataDirError(str(err)) from None
+    return want
 
 
 def run_notebook(notebook: Path, executed: Path, parameters: Mapping[str, Any], *,
@@ -263,19 +304,22 @@ def _skipped(out_dir: Path, name: str, status: str, reason: str) -> NotebookResu
 def reproduce(profile: str | Profile, out_dir: str | Path, *, notebooks_dir: str | Path | None = None,
               force: bool = False, only: Sequence[str] | None = None,
               overrides: Mapping[str, Any] | None = None, kernel_name: str | None = None,
-              dry_run: bool = False, update_reference: bool = False) -> list[NotebookResult]:
+              dry_run: bool = False, update_reference: bool = False,
+              data_dir: str | Path | None = None) -> list[NotebookResult]:
     """Run the numbered notebooks in order with ``profile``; resume past complete ones.
 
     ``dry_run``: return the plan (status "run" or "skip", with the reason) and touch nothing.
     A reference folder (see :func:`reference_marker`) is written only with ``update_reference``,
-    which also records the git commit in its ``reference.json``.
+    which also records the git commit in its ``reference.json``. ``data_dir``: a processed dataset every notebook
+    runs on (see the module docstring).
     """
     overrides = dict(overrides or {})
     cfg = load_profile(profile, overrides) if isinstance(profile, str) else profile
     out_dir = Path(out_dir)
-    config_hash = _sha(json.dumps(to_dict(cfg), sort_keys=True))
+    dataset = check_data_dir(data_dir, out_dir)            # at the boundary, before anything runs
+    cfg_hash = config_hash(cfg, dataset)
     books = list_notebooks(notebooks_dir or default_notebooks_dir(), only)
-    steps = _plan(out_dir, books, config_hash, force)
+    steps = _plan(out_dir, books, cfg_hash, force)
     if dry_run:
         return [_skipped(out_dir, nb.stem, "skip", reason) if action == "skip"
                 else NotebookResult(nb.stem, "run", 0.0, {}, reason) for nb, action, reason in steps]
@@ -320,7 +364,7 @@ def reproduce(profile: str | Profile, out_dir: str | Path, *, notebooks_dir: str
             metrics_path = nb_out / METRICS_FILE
             done_path.unlink(missing_ok=True)
             metrics_path.unlink(missing_ok=True)
-            params = notebook_parameters(cfg, run_dir.resolve(), nb_out.resolve(), overrides)
+            params = notebook_parameters(cfg, run_dir.resolve(), nb_out.resolve(), overrides, data_dir)
             before = run_manifest(run_dir)
             t0 = time.perf_counter()
             try:
@@ -337,8 +381,8 @@ def reproduce(profile: str | Profile, out_dir: str | Path, *, notebooks_dir: str
             removed = sorted(set(before) - set(after))
             metrics = json.loads(metrics_path.read_text())
             write_json_atomic(done_path, {
-                "run_id": run_id, "source": _notebook_source_hash(nb), "config": config_hash,
-                "seconds": round(seconds, 2), "profile": cfg.name, "finished": _now(),
+                "run_id": run_id, "source": _notebook_source_hash(nb), "config": cfg_hash,
+                "seconds": round(seconds, 2), "profile": cfg.name, "finished": _now(), "dataset": dataset,
                 "executed_sha256": _file_sha256(executed), "metrics_sha256": _file_sha256(metrics_path),
                 "artifacts": {rel: list(fp) for rel, fp in sorted(changed.items())}, "removed": removed})
             _update_upstream_records(out_dir, order[:order.index(name)] if name in order else [], run_id, changed,
@@ -382,7 +426,10 @@ def _update_upstream_records(out_dir: Path, upstream: Sequence[str], run_id: str
 
 
 def _git_state(folder: Path) -> dict[str, Any]:
-    """{"commit": HEAD or None, "dirty": uncommitted changes to tracked files (or None)} of the repository."""
+    """{"commit": HEAD or None, "dirty": uncommitted changes to tracked files (or None)} of the repository.
+
+    Outside a git checkout the commit is read from ``$EMOHEAD_SOURCE_COMMIT`` (40 hex digits) and "dirty" is None.
+    """
     cwd = next((p for p in (folder, *folder.parents) if p.is_dir()), Path.cwd())
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
@@ -390,7 +437,9 @@ def _git_state(folder: Path) -> dict[str, Any]:
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                 capture_output=True, text=True, timeout=60, check=True).stdout
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+        # a copy of the tree without .git (a remote GPU machine): the commit it was copied from, if the caller says
+        given = os.environ.get(SOURCE_COMMIT_ENV, "").strip()
+        return {"commit": given if re.fullmatch(r"[0-9a-f]{40}", given) else None, "dirty": None}
     return {"commit": commit or None, "dirty": bool(status.strip())}
 
 

@@ -237,6 +237,19 @@ def test_update_reference_writes_and_records_the_commit(tmp_path, artifact_books
     assert (ref / "REFERENCE.md").is_file()
 
 
+def test_a_tree_without_git_records_the_commit_it_is_told(tmp_path, artifact_books, monkeypatch):
+    """A copy of the tree with no .git (a remote GPU machine) records $EMOHEAD_SOURCE_COMMIT, and only a real sha."""
+    books, _ = artifact_books
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("EMOHEAD_SOURCE_COMMIT", sha)
+    reproduce("smoke", tmp_path / "a", notebooks_dir=books, update_reference=True)
+    record = json.loads((tmp_path / "a" / "reference.json").read_text())
+    assert record["commit"] == sha and record["uncommitted_changes"] is None
+    monkeypatch.setenv("EMOHEAD_SOURCE_COMMIT", "HEAD; rm -rf /")
+    reproduce("smoke", tmp_path / "b", notebooks_dir=books, update_reference=True)
+    assert json.loads((tmp_path / "b" / "reference.json").read_text())["commit"] is None
+
+
 # --------------------------------------------------------------------------------------------
 # emohead compare
 # --------------------------------------------------------------------------------------------

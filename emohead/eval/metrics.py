@@ -66,40 +66,45 @@ def _pair(pred: Any, target: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 # ---------------------------------------------------------------- PSNR / SSIM
-def psnr(pred: Any, target: Any, *, cap_db: float = PSNR_CAP_DB, batch_size: int = 32) -> MetricResult:
+def psnr(pred: Any, target: Any, *, cap_db: float = PSNR_CAP_DB, batch_size: int = 32,
+         device: str = "cpu") -> MetricResult:
     """Peak signal-to-noise ratio per frame, PSNR = 10 log10(1 / MSE) on [0, 1] RGB (data_range 1).
 
     pred (generated) and target (ground truth): uint8 [N, H, W, 3] or float in [0, 1].
     ``per_item`` [N] dB, inf where a frame is reproduced exactly; ``value`` = mean of min(PSNR, cap_db)
-    (see :data:`PSNR_CAP_DB`); ``extra["n_exact"]`` counts the infinite frames.
+    (see :data:`PSNR_CAP_DB`); ``extra["n_exact"]`` counts the infinite frames. ``device``: where each batch
+    is compared (float64 either way; a GPU only makes it faster).
     """
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
     p, t = _pair(pred, target)
-    vals = torch.cat([peak_signal_noise_ratio(p[s:s + batch_size], t[s:s + batch_size], data_range=1.0,
-                                              reduction="none", dim=(1, 2, 3))
+    vals = torch.cat([peak_signal_noise_ratio(p[s:s + batch_size].to(device), t[s:s + batch_size].to(device),
+                                              data_range=1.0, reduction="none", dim=(1, 2, 3)).cpu()
                       for s in range(0, len(p), batch_size)]).numpy()
     capped = np.minimum(vals, cap_db)
     return MetricResult("PSNR", float(capped.mean()), "dB", vals,
                         {"cap_db": float(cap_db), "n_exact": int(np.isinf(vals).sum())})
 
 
-def ssim(pred: Any, target: Any, *, batch_size: int = 16) -> MetricResult:
+def ssim(pred: Any, target: Any, *, batch_size: int = 16, device: str = "cpu") -> MetricResult:
     """Structural similarity (Wang et al. 2004) per frame, averaged over frames.
 
     Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, data_range 1 on [0, 1] RGB, mean over channels
     and over the valid (unpadded) window positions (torchmetrics; agrees with
     ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
     data_range=1, channel_axis=-1)``). pred, target: uint8 [N, H, W, 3] or float in [0, 1]; H, W >= 11.
+    ``device``: where each batch is compared (float64 either way; a GPU only makes it faster).
     """
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     p, t = _pair(pred, target)
     if min(p.shape[-2:]) < SSIM_KERNEL:
         raise EvalError(f"SSIM needs frames of at least {SSIM_KERNEL} px, got {tuple(p.shape[-2:])}")
-    vals = torch.cat([structural_similarity_index_measure(p[s:s + batch_size], t[s:s + batch_size],
+    vals = torch.cat([structural_similarity_index_measure(p[s:s + batch_size].to(device),
+                                                          t[s:s + batch_size].to(device),
                                                           gaussian_kernel=True, sigma=SSIM_SIGMA,
-                                                          kernel_size=SSIM_KERNEL, data_range=1.0, reduction="none")
+                                                          kernel_size=SSIM_KERNEL, data_range=1.0,
+                                                          reduction="none").cpu()
                       for s in range(0, len(p), batch_size)]).numpy()
     return MetricResult("SSIM", float(vals.mean()), "", vals)
 

@@ -177,7 +177,7 @@ class Evaluator:
                                  fps=self.fps, sample_rate=self.sample_rate, device=self.device)
                  for g, c, a in zip(generated, self.clips, analysis)]
         return {
-            "SSIM": ssim(fake, real), "PSNR": psnr(fake, real),                       # Sec. IV: image quality
+            "SSIM": ssim(fake, real, device=self.device), "PSNR": psnr(fake, real, device=self.device),                       # Sec. IV: image quality
             "M-LMD": mouth_lmd(lm, real_lm), "F-LMD": face_lmd(lm, real_lm),           # mouth 48-67 / all 68
             "FD": image_frechet_distance(real, fake, inception_path=self.inception_path or None,
                                          analyser=self.analyser, trust_torchscript=self.trust_torchscript),
