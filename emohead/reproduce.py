@@ -478,7 +478,8 @@ def _fmt(v: Any) -> str:
 
 
 def write_summary(out_dir: Path, cfg: Profile, results: Sequence[NotebookResult]) -> Path:
-    """``summary.md``: each notebook's status, time and scalar metrics."""
+    """``summary.md``: each notebook's status, time and scalar metrics, then the paper-facing section
+    (:func:`emohead.eval.run_summary.summary_section`)."""
     lines = [f"# EmoHead reproduction, profile `{cfg.name}`", "",
              "Numbers here come from the embedded synthetic world unless the run used real data; "
              "they are not the paper's MEAD / CREMA-D figures.", "",
@@ -494,4 +495,9 @@ def write_summary(out_dir: Path, cfg: Profile, results: Sequence[NotebookResult]
         tables = out_dir / r.name / "tables.md"          # result tables a notebook wrote (notebook 05)
         if tables.is_file():
             lines += ["", tables.read_text(encoding="utf-8").rstrip()]
+    from .eval.run_summary import summary_section       # (eval loads torch: only when a summary is written)
+
+    paper = summary_section(out_dir)                     # Tables I, IV, VI, the paper's orderings, the paper's cost
+    if paper:
+        lines += ["", paper]
     return write_text_atomic(out_dir / "summary.md", "\n".join(lines) + "\n")
