@@ -78,7 +78,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     try:
         results = reproduce(args.profile, args.out, notebooks_dir=args.notebooks, force=args.force,
                             only=args.only or None, overrides=overrides, kernel_name=args.kernel,
-                            dry_run=args.dry_run, update_reference=args.update_reference)
+                            dry_run=args.dry_run, update_reference=args.update_reference, data_dir=args.data_dir)
     except ReferenceFolderError as err:
         raise CommandError(str(err)) from None
     if args.dry_run:
@@ -401,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", type=Path, default=None, help="folder of numbered notebooks (default: ./notebooks)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: this Python)")
     p.add_argument("--seed", type=int, default=None, help="override the global seed")
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DATA",
+                   help="a processed dataset (`emohead prepare`) every notebook runs on instead of the synthetic "
+                        "world; cells that need the synthetic world are skipped, saying so")
     p.add_argument("--dry-run", action="store_true",
                    help="print which notebooks would run or be skipped, and why; run and write nothing")
     p.add_argument("--update-reference", action="store_true",
