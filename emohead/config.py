@@ -341,12 +341,12 @@ def _build_profiles() -> dict[str, Profile]:
             "gpu", "cuda",
             synth=dict(n_actors=5, n_sentences=8, n_test_sentences=2, image_size=512,
                        others_image_size=128, all_levels=True),
-            analyser=dict(input_size=128, n_train=40000, n_val=2000, epochs=15, batch_size=256, width=48),
-            audio2exp=dict(iterations=4000, batch_size=64, checkpoint_every=1000),
-            nerf=dict(backend="triton", iterations=5000, refine_start=2500, image_size=512,
+            analyser=dict(input_size=128, n_train=30000, n_val=2000, epochs=12, batch_size=256, width=48),
+            audio2exp=dict(iterations=3000, batch_size=64, checkpoint_every=1000),
+            nerf=dict(backend="triton", iterations=4000, refine_start=2000, image_size=512,
                       hash_log2_size=19, rays_per_batch=8192, samples_per_ray=64,
                       checkpoint_every=1000, max_frames=3000),
-            eval=dict(max_test_clips=16, max_frames_per_clip=50, sweep_d=(256,), sweep_n=(3,), syncnet_steps=1500),
+            eval=dict(max_test_clips=16, max_frames_per_clip=50, sweep_d=(256,), sweep_n=(3,), syncnet_steps=1000),
         ),
         # The paper's exact budgets (Sec. III-D): 20k a2e iterations, 200k NeRF iterations.
         "paper": _profile(
