@@ -8,7 +8,7 @@ from emohead.config import PROFILES, load_profile
 from emohead.synth.corpus import SHARING_ORDER, emotion_list, plan_corpus, plan_script
 from emohead.synth.sentences import compose_script, vocabulary_overlap, words_of
 
-CLIPS = {"smoke": 48, "cpu": 144, "gpu": 880, "paper": 6600}   # unchanged by the script's design
+CLIPS = {"smoke": 48, "cpu": 144, "gpu": 660, "paper": 6600}   # unchanged by the script's design
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
