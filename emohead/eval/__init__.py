@@ -3,11 +3,13 @@ on the same test clips (``systems.evaluate_run``) and our numbers beside the pap
 
 Metrics return :class:`MetricResult` (a name, a value, per-item values). On the synthetic world
 the analyser stands in for 3DDFA/OpenFace/FAN and a SyncNet trained here for syncnet_python's:
-those numbers are not the paper's MEAD numbers.
+those numbers are not the paper's MEAD numbers. On recorded people (``faces.real_faces``) the real trackers read
+the frames instead (landmarks, 3DDFA_V2 alpha), and AUE / ER are reported as unavailable.
 """
 from emohead._lazy import lazy_exports
 
 _EXPORTS = {
+    "faces": ("EXPRESSION_RMSE", "TrackerFaces", "expression_rmse", "real_faces"),
     "frechet": ("ANALYSER_FD_NAME", "FID_NAME", "feature_frechet_distance", "frechet_distance",
         "frechet_distance_sqrtm", "image_frechet_distance", "load_inception"),
     "metrics": ("au_error", "emotion_recognition", "face_lmd", "landmark_distance", "mouth_lmd", "psnr", "ssim"),

@@ -12,21 +12,24 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
+from .faces import EXPRESSION_RMSE
 from .frechet import ANALYSER_FD_NAME, FID_NAME
 
 # ---------------------------------------------------------------- metric names and directions
-METRICS: tuple[str, ...] = ("SSIM", "PSNR", "M-LMD", "F-LMD", FID_NAME, ANALYSER_FD_NAME, "AUE", "Sync", "ER", "RMSE")
+METRICS: tuple[str, ...] = ("SSIM", "PSNR", "M-LMD", "F-LMD", FID_NAME, ANALYSER_FD_NAME, "AUE", "Sync", "ER", "RMSE",
+                            EXPRESSION_RMSE)
 """Metric names our results may carry (the names :class:`~emohead.eval.result.MetricResult` uses), in the
-paper's column order (Table I), plus "RMSE" of predicted expression parameters (Table VI)."""
+paper's column order (Table I), plus "RMSE" of predicted expression parameters (Table VI) and, on real data,
+the 3DDFA_V2 expression RMSE of generated vs real video (no paper column)."""
 HUMAN_STUDY: tuple[str, ...] = ("Fidelity", "Coherence", "Empathy")
 """Human-study columns of Tables I-II (0-5 scores); we have no counterpart, so comparisons leave them out."""
 HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType({
     "SSIM": True, "PSNR": True, "M-LMD": False, "F-LMD": False, FID_NAME: False, ANALYSER_FD_NAME: False,
-    "AUE": False, "Sync": True, "ER": True, "RMSE": False, "Fidelity": True, "Coherence": True, "Empathy": True})
+    "AUE": False, "Sync": True, "ER": True, "RMSE": False, EXPRESSION_RMSE: False, "Fidelity": True, "Coherence": True, "Empathy": True})
 """Direction per column, as the arrows in the paper's table headings."""
 DIGITS: Mapping[str, int] = MappingProxyType({
     "SSIM": 3, "PSNR": 3, "M-LMD": 3, "F-LMD": 3, FID_NAME: 1, ANALYSER_FD_NAME: 3, "AUE": 2, "Sync": 2,
-    "ER": 2, "RMSE": 3, "Fidelity": 1, "Coherence": 1, "Empathy": 1})
+    "ER": 2, "RMSE": 3, EXPRESSION_RMSE: 3, "Fidelity": 1, "Coherence": 1, "Empathy": 1})
 """Decimals printed per metric for our rows (the paper's, except RMSE and FD (analyser), whose synthetic values are small)."""
 PAPER_DIGITS: Mapping[str, int] = MappingProxyType({**DIGITS, "RMSE": 2})
 """Decimals printed for the paper's rows: as the paper prints them."""

@@ -334,9 +334,10 @@ def er_check(analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu") -> 
     return out
 
 
-def mlmd_check(analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu") -> dict[str, Any]:
+def mlmd_check(analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu", faces: Any = None) -> dict[str, Any]:
     """M-LMD (analyser landmarks vs the dataset's, mouth points 48-67, pixels) of the ground truth vs degraded
-    inputs, against each clip's own dataset landmarks:
+    inputs, against each clip's own dataset landmarks (``faces``, a :class:`.faces.TrackerFaces`: the real
+    tracker's landmarks instead of the analyser's, on recorded people):
 
     * "ground_truth": the clip's frames (the analyser's own error: the floor);
     * "frozen_mouth": every frame's mouth region from one frame (:func:`frozen_mouth`), all clips;
@@ -349,10 +350,15 @@ def mlmd_check(analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu") -
     from ..analyser.model import analyse_frames
     from .metrics import mouth_lmd
 
+    def landmarks(frames: np.ndarray, name: str) -> np.ndarray:
+        if faces is not None:
+            return faces.read(frames, name=name).landmarks
+        return analyse_frames(analyser, frames, device=device).landmarks
+
     gt_lm, fz_lm, real = [], [], []
     for c in clips:
-        gt_lm.append(analyse_frames(analyser, c.frames, device=device).landmarks)
-        fz_lm.append(analyse_frames(analyser, frozen_mouth(c.frames, c.landmarks), device=device).landmarks)
+        gt_lm.append(landmarks(c.frames, c.id))
+        fz_lm.append(landmarks(frozen_mouth(c.frames, c.landmarks), f"{c.id} (frozen mouth)"))
         real.append(c.landmarks)
     out: dict[str, Any] = {"ground_truth": float(mouth_lmd(np.concatenate(gt_lm), np.concatenate(real)).value),
                            "frozen_mouth": float(mouth_lmd(np.concatenate(fz_lm), np.concatenate(real)).value),
@@ -363,7 +369,7 @@ def mlmd_check(analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu") -
         for i, j in pairs:
             n = min(len(clips[i].frames), len(clips[j].frames))
             p_gt.append(gt_lm[i][:n])
-            p_nz.append(analyse_frames(analyser, clips[j].frames[:n], device=device).landmarks)
+            p_nz.append(landmarks(clips[j].frames[:n], clips[j].id))
             p_real.append(clips[i].landmarks[:n])
         out["ground_truth_paired"] = float(mouth_lmd(np.concatenate(p_gt), np.concatenate(p_real)).value)
         out["neutral_clip"] = float(mouth_lmd(np.concatenate(p_nz), np.concatenate(p_real)).value)
@@ -375,12 +381,13 @@ def mlmd_check(analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu") -
 
 # ---------------------------------------------------------------- all checks
 def evaluator_checks(syncnet: Any, analyser: Any, clips: Sequence[GTClip], *, device: str = "cpu",
-                     fps: int = 25, sample_rate: int = 16000) -> dict[str, Any]:
+                     fps: int = 25, sample_rate: int = 16000, faces: Any = None) -> dict[str, Any]:
     """Every check above on the same ground-truth clips -> {"sync_offset", "sync_confidence", "er", "mlmd", "pass"}.
 
     "pass" holds the verdicts against the targets: offset recovery >= 90 %, confidence ratio >= 3, ground truth
     best for ER (vs the neutral clip) and M-LMD (vs the frozen mouth and the neutral clip). Either evaluator may
-    be None to skip its checks.
+    be None to skip its checks. ``faces`` (recorded people, :mod:`.faces`): M-LMD through the real tracker, and no
+    ER check ("er_unavailable" says why).
     """
     out: dict[str, Any] = {"n_clips": len(clips)}
     verdicts: dict[str, bool] = {}
@@ -389,7 +396,13 @@ def evaluator_checks(syncnet: Any, analyser: Any, clips: Sequence[GTClip], *, de
         out["sync_confidence"] = confidence_ratio(syncnet, clips, fps=fps, sample_rate=sample_rate, device=device)
         verdicts["sync_offset"] = out["sync_offset"]["recovery_rate"] >= TARGET_RECOVERY
         verdicts["sync_confidence"] = out["sync_confidence"]["ratio"] >= TARGET_RATIO
-    if analyser is not None:
+    if faces is not None:
+        from .faces import UNAVAILABLE
+
+        out["er_unavailable"] = UNAVAILABLE["ER"]
+        out["mlmd"] = mlmd_check(None, clips, device=device, faces=faces)
+        verdicts["mlmd"] = out["mlmd"]["gt_best"]
+    elif analyser is not None:
         out["er"] = er_check(analyser, clips, device=device)
         out["mlmd"] = mlmd_check(analyser, clips, device=device)
         verdicts["er"] = out["er"]["gt_best"]
@@ -400,22 +413,28 @@ def evaluator_checks(syncnet: Any, analyser: Any, clips: Sequence[GTClip], *, de
 
 def check_run(profile: Any, run_dir: Any, *, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
     """:func:`evaluator_checks` with a run's own evaluators (the SyncNet and face analyser evaluate_run uses, both
-    cached in ``run_dir``) on every ground-truth test clip of the run, at the evaluation's frame size
-    (``nerf.image_size``), whole clips. Returns the checks plus "clips" (ids) and "frame_size"."""
+    cached in ``run_dir``; on recorded people the real tracker instead of the analyser, :func:`.faces.real_faces`)
+    on every ground-truth test clip of the run, at the evaluation's frame size (``nerf.image_size``), whole clips.
+    Returns the checks plus "clips" (ids) and "frame_size"."""
     from pathlib import Path
 
     from ..data import ProcessedDataset
     from ..extract import ensure_analyser
+    from .faces import TrackerFaces, real_faces
     from .systems import ensure_syncnet
 
     run_dir = Path(run_dir)
     ds = ProcessedDataset(run_dir / "data")
     size = profile.nerf.image_size
     syncnet = ensure_syncnet(ds, profile.eval, run_dir, device=device, progress=progress, frame_size=size)
-    analyser, _ = ensure_analyser(profile, run_dir / "analyser", image_size=profile.synth.image_size, device=device,
-                                  progress=progress)
     clips = load_gt_clips(ds, size)
-    out = evaluator_checks(syncnet, analyser, clips, device=device, fps=ds.fps, sample_rate=ds.sample_rate)
+    if real_faces(ds):
+        out = evaluator_checks(syncnet, None, clips, device=device, fps=ds.fps, sample_rate=ds.sample_rate,
+                               faces=TrackerFaces(device=device))
+    else:
+        analyser, _ = ensure_analyser(profile, run_dir / "analyser", image_size=profile.synth.image_size,
+                                      device=device, progress=progress)
+        out = evaluator_checks(syncnet, analyser, clips, device=device, fps=ds.fps, sample_rate=ds.sample_rate)
     out.update({"clips": [c.id for c in clips], "frame_size": size})
     return out
 
@@ -438,6 +457,8 @@ def summarize(checks: dict[str, Any], results: dict[str, dict[str, float]] | Non
     for k in ("er", "mlmd"):
         if k in checks:
             out[k] = dict(checks[k])
+    if "er_unavailable" in checks:                     # real data: why ER was not checked
+        out["er_unavailable"] = str(checks["er_unavailable"])
     if results:
         from .systems import GROUND_TRUTH, NEUTRAL
 

@@ -16,7 +16,9 @@ Systems (Table I and the ablations of Table IV):
 Every system is driven by the test clip's own audio and asked for the clip's own emotion (except the neutral
 baseline); ER is always scored against the clip's emotion. The stand-in evaluators of the synthetic world are the
 face analyser (landmarks, AUs, emotion, the FD embedding) and a SyncNet trained on the training split, unless
-syncnet_python or Inception weights are given (``eval.syncnet_path``, ``eval.inception_path``).
+syncnet_python or Inception weights are given (``eval.syncnet_path``, ``eval.inception_path``). On a dataset of
+recorded people (:func:`.faces.real_faces`) the real trackers read the frames instead (:mod:`.faces`): landmarks
+and 3DDFA_V2 alpha; AUE, ER and, without Inception weights, FD are left out with their reason.
 """
 from __future__ import annotations
 
@@ -32,11 +34,19 @@ import numpy as np
 
 from ..config import Profile, apply_overrides, to_dict
 from ..files import write_json_atomic, write_text_atomic
+from .faces import EXPRESSION_RMSE, TrackerFaces, expression_rmse, is_available, real_faces, unavailable
 from .frechet import image_frechet_distance
 from .metrics import au_error, emotion_recognition, face_lmd, mouth_lmd, psnr, ssim
 from .result import EvalError, MetricResult
 
 log = logging.getLogger(__name__)
+
+REAL_LABEL = "ours (real data)"
+"""Source label of our rows measured on recorded people by the real trackers."""
+REAL_EVALUATORS_NOTE = ("landmarks (M/F-LMD, the SyncNet crop) from MediaPipe's face mesh, the tracker that made the "
+                        "dataset's landmarks; Sync from our SyncNet trained on the dataset; AUE and ER have no real "
+                        "evaluator here and are left out, as is FD without Inception weights")
+"""What measured our rows on real data (the tables' first note)."""
 
 GROUND_TRUTH = "Ground truth"
 FULL = "EmoHead (full)"
@@ -77,13 +87,15 @@ def system_specs(profile: Profile) -> dict[str, SystemSpec | None]:
 @dataclass
 class TestClip:
     """One evaluated clip at the NeRF's resolution: real frames uint8 [T, S, S, 3], audio [S_a], landmarks [T, 68, 2]
-    (dataset ground truth, in pixels of the resized frames), emotion, and its record."""
+    (dataset ground truth, in pixels of the resized frames), emotion, its record, and the dataset's expression
+    alpha [T, D] (3DDFA_V2's on real data; None when not loaded)."""
 
     record: Any
     frames: np.ndarray
     audio: np.ndarray
     landmarks: np.ndarray
     emotion: str
+    alpha: np.ndarray | None = None
 
 
 def load_test_clips(ds: Any, speaker: str, size: int, *, max_clips: int = 0, max_frames: int = 0) -> list[TestClip]:
@@ -98,13 +110,14 @@ def load_test_clips(ds: Any, speaker: str, size: int, *, max_clips: int = 0, max
         recs = [recs[i] for i in np.unique(np.linspace(0, len(recs) - 1, max_clips).round().astype(int))]
     out = []
     for rec in recs:
-        arrays = ds.arrays(rec, ["landmarks", "parsing"])
+        arrays = ds.arrays(rec, ["landmarks", "parsing", "alpha"])
         n = rec.n_frames if not max_frames else min(max_frames, rec.n_frames)
         frames, _ = resize_frames(ds.frames(rec)[:n], arrays["parsing"][:n], size)
         scale = size / rec.image_size
         lm = (arrays["landmarks"][:n] + 0.5) * scale - 0.5                       # pixel centres at integers
         audio = ds.audio(rec)[: int(round(n * ds.sample_rate / ds.fps))]
-        out.append(TestClip(rec, frames, audio, lm.astype(np.float32), rec.emotion))
+        out.append(TestClip(rec, frames, audio, lm.astype(np.float32), rec.emotion,
+                            np.asarray(arrays["alpha"][:n], np.float32)))
     return out
 
 
@@ -138,7 +151,8 @@ def ensure_syncnet(ds: Any, cfg: Any, run_dir: Path, *, device: str, progress: b
 
 @dataclass
 class Evaluator:
-    """The stand-in evaluators and the real clips they compare against."""
+    """The evaluators and the real clips they compare against: the synthetic world's stand-ins (the face analyser),
+    or, with ``faces`` (a :class:`.faces.TrackerFaces`), the real trackers for recorded people (:mod:`.faces`)."""
 
     analyser: Any
     syncnet: Any
@@ -149,17 +163,25 @@ class Evaluator:
     inception_path: str = ""
     trust_torchscript: bool = False
     real_aus: list[np.ndarray] = field(default_factory=list)
+    faces: Any = None
+
+    @property
+    def kind(self) -> str:
+        """"real" (the trackers read the frames) or "synthetic" (the face analyser does)."""
+        return "real" if self.faces is not None else "synthetic"
 
     def __post_init__(self) -> None:
         from ..analyser.model import analyse_frames
 
+        if self.faces is not None:
+            return
         self.real_aus = [analyse_frames(self.analyser, c.frames, device=self.device).au for c in self.clips]
 
     def measure(self, generated: Sequence[np.ndarray], *, real_landmarks: bool = False) -> dict[str, MetricResult]:
         """All metrics of one system's videos (one uint8 [T, S, S, 3] per test clip, same order as ``clips``).
 
         ``real_landmarks``: place the SyncNet crop with the dataset's landmarks (ground truth) instead of the
-        analyser's (generated video).
+        analyser's or tracker's (generated video). With ``faces``: see :meth:`measure_real`.
         """
         from ..analyser.model import analyse_frames
         from .syncnet import sync_confidence, sync_score
@@ -170,6 +192,8 @@ class Evaluator:
         fake = np.concatenate(generated)
         if fake.shape != real.shape:
             raise EvalError(f"generated frames {fake.shape} do not match the real frames {real.shape}")
+        if self.faces is not None:
+            return self.measure_real(generated, real_landmarks=real_landmarks)
         analysis = [analyse_frames(self.analyser, g, device=self.device) for g in generated]
         lm = np.concatenate([a.landmarks for a in analysis])
         real_lm = np.concatenate([c.landmarks for c in self.clips])
@@ -186,6 +210,56 @@ class Evaluator:
             "ER": emotion_recognition([a.emotion_probs for a in analysis], [c.emotion for c in self.clips],
                                       emotions=self.analyser.hparams["emotions"]),
         }
+
+    def measure_real(self, generated: Sequence[np.ndarray], *, real_landmarks: bool = False
+                     ) -> dict[str, MetricResult]:
+        """The metrics of one system's videos on recorded people, read by the real trackers (:mod:`.faces`).
+
+        M-LMD / F-LMD: the tracker's landmarks of the generated frames vs the dataset's (the same tracker's on the
+        real video), over the frames where a face was found (``extra``: found_fraction, clips_without_face);
+        EXP-RMSE (3DDFA): 3DDFA_V2 alpha [T, 10] vs the dataset's, same frames; Sync: the mouth crop placed with
+        the tracker's landmarks (the dataset's in a clip without a face, or with ``real_landmarks``); FD: FID with
+        Inception weights, else unavailable; AUE, ER: unavailable, with the reason in ``extra``.
+        """
+        from .syncnet import sync_confidence, sync_score
+
+        reads = [self.faces.read(g, name=c.record.id) for g, c in zip(generated, self.clips)]
+        real = np.concatenate([c.frames for c in self.clips])
+        fake = np.concatenate(generated)
+        found = np.concatenate([r.found for r in reads])
+        missing = [c.record.id for c, r in zip(self.clips, reads) if not r.found.any()]
+        seen = {"found_fraction": float(found.mean()), "clips_without_face": missing,
+                "landmarks": "MediaPipe face mesh -> 68 points (emohead.tracking)"}
+        out: dict[str, MetricResult] = {
+            "SSIM": ssim(fake, real, device=self.device), "PSNR": psnr(fake, real, device=self.device)}
+        if found.any():
+            lm = np.concatenate([r.landmarks for r in reads])[found]
+            real_lm = np.concatenate([c.landmarks for c in self.clips])[found]
+            for key, fn in (("M-LMD", mouth_lmd), ("F-LMD", face_lmd)):
+                m = fn(lm, real_lm)
+                out[key] = MetricResult(m.name, m.value, m.unit, m.per_item, {**m.extra, **seen})
+        else:
+            why = f"the tracker found no face in the generated frames of any clip ({', '.join(missing)})"
+            out["M-LMD"], out["F-LMD"] = unavailable("M-LMD", why), unavailable("F-LMD", why)
+        out["FD"] = (image_frechet_distance(real, fake, inception_path=self.inception_path,
+                                            trust_torchscript=self.trust_torchscript)
+                     if self.inception_path else unavailable("FD"))
+        out["AUE"] = unavailable("AUE")
+        syncs = [sync_confidence(self.syncnet, g, c.audio,
+                                 c.landmarks if real_landmarks or not r.found.any() else r.landmarks,
+                                 fps=self.fps, sample_rate=self.sample_rate, device=self.device)
+                 for g, c, r in zip(generated, self.clips, reads)]
+        out["Sync"] = sync_score(syncs)
+        out["ER"] = unavailable("ER")
+        if found.any() and all(c.alpha is not None for c in self.clips):
+            alpha = np.concatenate([r.alpha for r in reads])[found]
+            real_alpha = np.concatenate([c.alpha for c in self.clips])[found]
+            m = expression_rmse(alpha, real_alpha)
+            out["EXP"] = MetricResult(m.name, m.value, m.unit, m.per_item, {**m.extra, **seen})
+        else:
+            out["EXP"] = unavailable(EXPRESSION_RMSE, "no face found in the generated frames" if not found.any()
+                                     else "the test clips carry no dataset alpha")
+        return out
 
 
 def generate_videos(a2e: Any, nerf: Any, store: Any, ds: Any, clips: Sequence[TestClip], tag: str) -> list[np.ndarray]:
@@ -206,13 +280,16 @@ def generate_videos(a2e: Any, nerf: Any, store: Any, ds: Any, clips: Sequence[Te
 
 @dataclass
 class EvaluationResult:
-    """results {system: {metric name: value}} (the names tables print: "FD (analyser)" or "FID"), details
-    {system: {metric: MetricResult.as_dict()}}, samples {system: uint8 [T, S, S, 3] of the first clip}."""
+    """results {system: {metric name: value}} (the names tables print: "FD (analyser)" or "FID"; metrics without
+    an evaluator are absent), details {system: {metric: MetricResult.as_dict()}} (an unavailable one with
+    ``available: false`` and its ``reason``), samples {system: uint8 [T, S, S, 3] of the first clip}, and which
+    evaluators measured them: "synthetic" (the face analyser) or "real" (the trackers, :mod:`.faces`)."""
 
     results: dict[str, dict[str, float]]
     details: dict[str, dict[str, Any]]
     samples: dict[str, np.ndarray]
     clips: list[str]
+    evaluators: str = "synthetic"
 
     def table(self, number: str = "I", **kwargs: Any):
         """Our systems beside the paper's Table ``number`` (see :func:`emohead.eval.tables.compare_with_paper`)."""
@@ -222,16 +299,27 @@ class EvaluationResult:
             systems = {s: r for s, r in self.results.items() if s in (GROUND_TRUTH, FULL, NEUTRAL)}
         else:                   # Table IV: the ablations and sweeps
             systems = {s: r for s, r in self.results.items() if s not in (GROUND_TRUTH, NEUTRAL)}
+        if self.evaluators == "real":
+            kwargs.setdefault("ours_label", REAL_LABEL)
+            kwargs.setdefault("evaluators_note", REAL_EVALUATORS_NOTE)
         return compare_with_paper(systems, number, **kwargs)
 
     def to_markdown(self) -> str:
-        return "\n\n".join(self.table(n).to_markdown() for n in ("I", "IV"))
+        """Tables I and IV beside the paper's; on real data also the metrics the paper has no column for."""
+        text = "\n\n".join(self.table(n).to_markdown() for n in ("I", "IV"))
+        if self.evaluators == "real":
+            from ..markdown import markdown_text
+
+            rows = [{"System": s, EXPRESSION_RMSE: r.get(EXPRESSION_RMSE)} for s, r in self.results.items()]
+            text += "\n\n" + markdown_text(rows, ["System", EXPRESSION_RMSE], title=(
+                "Ours on real data, no paper column: 3DDFA_V2 expression RMSE, generated vs real video (lower is better)"))
+        return text
 
 
 def _named(metrics: Mapping[str, MetricResult]) -> dict[str, float]:
-    """{table name: value}: the FD entry under its own name ("FD (analyser)" or "FID"); PSNR inf where every frame
-    is reproduced exactly (the ground truth against itself)."""
-    out = {(m.name if key == "FD" else key): float(m.value) for key, m in metrics.items()}
+    """{table name: value}: the FD entry under its own name ("FD (analyser)" or "FID"), EXP under its name; PSNR
+    inf where every frame is reproduced exactly (the ground truth against itself); unavailable metrics left out."""
+    out = {(m.name if key in ("FD", "EXP") else key): float(m.value) for key, m in metrics.items() if is_available(m)}
     p = metrics["PSNR"]
     if p.per_item is not None and p.extra.get("n_exact") == len(p.per_item):
         out["PSNR"] = float("inf")
@@ -288,8 +376,9 @@ def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, 
     clips = load_test_clips(ds, speaker, size, max_clips=profile.eval.max_test_clips,
                             max_frames=profile.eval.max_frames_per_clip)
     syncnet = ensure_syncnet(ds, profile.eval, run_dir, device=device, progress=progress, frame_size=size)
+    faces = TrackerFaces(device=device) if real_faces(ds) else None       # recorded people: the real trackers
     judge = Evaluator(analyser, syncnet, clips, ds.fps, ds.sample_rate, device, profile.eval.inception_path,
-                      profile.eval.trust_torchscript)
+                      profile.eval.trust_torchscript, faces=faces)
 
     results, details, samples = {}, {}, {}
     for name, spec in tqdm(specs.items(), desc="evaluating systems", unit="system", disable=not progress):
@@ -302,10 +391,11 @@ def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, 
         details[name] = {k: m.as_dict() for k, m in metrics.items()}
         samples[name] = videos[0]
         log.info("%s: %s", name, {k: round(v, 3) for k, v in results[name].items()})
-    result = EvaluationResult(results, details, samples, [c.record.id for c in clips])
+    result = EvaluationResult(results, details, samples, [c.record.id for c in clips], judge.kind)
     write_json_atomic(out_dir / "evaluation.json", {
         "profile": profile.name, "speaker": speaker, "clips": result.clips, "frames": int(sum(len(c.frames) for c in clips)),
-        "image_size": size, "results": _json_ready(results), "details": _json_ready(details),
+        "image_size": size, **({"evaluators": "real"} if judge.kind == "real" else {}),
+        "results": _json_ready(results), "details": _json_ready(details),
         "config": to_dict(profile)["eval"]})
     write_text_atomic(out_dir / "tables.md", result.to_markdown() + "\n")
     return result

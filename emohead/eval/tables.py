@@ -173,7 +173,9 @@ class ComparisonTable:
 def compare_with_paper(results: Mapping[str, Mapping[str, Any]], table: str | PaperTable = "I", *,
                        row_map: Mapping[str, str | None] | None = None,
                        paper_rows: Literal["matched", "all", "none"] = "matched",
-                       include_human_study: bool = False, ours_label: str = OURS_LABEL) -> ComparisonTable:
+                       include_human_study: bool = False, ours_label: str = OURS_LABEL,
+                       evaluators_note: str = "measured with stand-in evaluators (face analyser, our SyncNet)"
+                       ) -> ComparisonTable:
     """Our results {system: {metric: value}} beside the paper's ``table`` ("I", "IV", "VI", ... or a PaperTable).
 
     Each of our systems gives a row labelled ``ours_label`` ("ours (synthetic)"), followed by the paper's
@@ -181,7 +183,8 @@ def compare_with_paper(results: Mapping[str, Mapping[str, Any]], table: str | Pa
     those), "all" (then the paper's other rows, in its order), "none". Columns are the table's, in the
     paper's order (human-study columns only if ``include_human_study``); our metrics the table lacks are
     left out. When our rows carry "FD (analyser)", the FID column is headed ``FID_VS_FD_HEADING``.
-    Values may be floats, MetricResults, None or NaN (missing); inf prints as "inf".
+    Values may be floats, MetricResults, None or NaN (missing); inf prints as "inf". ``evaluators_note``: what
+    measured our rows, for the first note (real data: ``systems.REAL_EVALUATORS_NOTE``).
 
     Raises ValueError for unknown metric names or systems, or if our results mix FID and FD (analyser).
     """
@@ -216,7 +219,7 @@ def compare_with_paper(results: Mapping[str, Mapping[str, Any]], table: str | Pa
     if paper_rows == "all":
         rows += [ComparisonRow(t.label, label, None, vals) for label, vals in t.rows.items() if label not in shown]
 
-    notes = [f'"{ours_label}": our numbers, measured with stand-in evaluators (face analyser, our SyncNet); '
+    notes = [f'"{ours_label}": our numbers, {evaluators_note}; '
              f'"{t.label}": Table {t.number} of the paper, {t.where}. Not comparable in absolute value.']
     if use_fd:
         notes.append(f'"{FID_VS_FD_HEADING}": paper rows hold the paper\'s FID (Inception-v3 features); our rows '

@@ -112,6 +112,14 @@ def test_every_notebook_runs_on_a_prepared_real_dataset(real_dataset, tmp_path, 
     assert "cosine_to_generator" not in metrics["02_emotion_hyperplanes"]
     assert "fig11_accuracy" not in metrics["03_audio_expression"]
     assert "mouth_openness_corr" not in metrics["04_nerf_rendering"]
+    # notebook 05 read the faces with the real trackers: no analyser numbers, the 3DDFA_V2 expression RMSE instead
+    evaluation = metrics["05_evaluation"]
+    for system, row in evaluation["results"].items():
+        assert not {"AUE", "ER", "FD (analyser)"} & set(row) and "Sync" in row, system
+    gt = evaluation["results"]["Ground truth"]
+    assert gt["M-LMD"] < 1.0 and gt["F-LMD"] < 1.0 and gt["EXP-RMSE (3DDFA)"] < 0.5
+    assert "er" not in evaluation["evaluator_checks"] and "er_unavailable" in evaluation["evaluator_checks"]
+    assert "ours (real data)" in (out / "05_evaluation" / "tables.md").read_text()
     # the run folder serves this dataset: data/ links to it, and the synthetic world is refused there, naming both
     assert (out / "run" / "data").resolve() == real_dataset.resolve() and (out / "run" / DATASET_FILE).is_file()
     capsys.readouterr()

@@ -1,0 +1,114 @@
+"""Which face reader measures generated frames: the synthetic world's analyser, or the real trackers.
+
+On the synthetic world (``emohead synth``) the face analyser (:mod:`emohead.analyser`, trained on its renders)
+reads landmarks, AUs, emotion and the FD embedding. On a dataset of recorded people (``emohead prepare``: your
+video, MEAD, CREMA-D) it cannot read a face, so :func:`real_faces` switches the evaluation to the real trackers:
+
+* landmarks (M-LMD, F-LMD, the SyncNet mouth crop) from :class:`emohead.tracking.FaceTracker` (MediaPipe face mesh
+  -> 68 points), the tracker that made the dataset's ground-truth landmarks, so both sides are read alike;
+* ``EXP-RMSE (3DDFA)``: RMSE of the generated video's 3DDFA_V2 expression alpha [T, 10] against the dataset's
+  (3DDFA_V2's on the real video);
+* FID only with real Inception weights (``eval.inception_path``); AUE and ER have no real evaluator here and are
+  reported as unavailable, with the reason (:data:`UNAVAILABLE`), never as numbers.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from .result import EvalError, MetricResult
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC_SOURCE = "synthetic"
+"""The manifest ``source`` written by ``emohead synth`` (:mod:`emohead.synth.corpus`); any other is recorded people."""
+EXPRESSION_RMSE = "EXP-RMSE (3DDFA)"
+"""RMSE of 3DDFA_V2 expression alpha, generated vs real video (real data only; ours, no paper column)."""
+UNAVAILABLE: Mapping[str, str] = {
+    "AUE": "no real action-unit estimator is configured (OpenFace's AU intensities in the paper); the face analyser "
+           "is trained on synthetic renders only and cannot read a real face",
+    "ER": "no real emotion classifier is configured (the paper's is trained on MEAD); the face analyser's emotion "
+          "head is trained on synthetic renders only and cannot read a real face",
+    "FD": "no Inception weights (eval.inception_path) for FID; the face analyser's embedding (FD (analyser)) is "
+          "trained on synthetic renders only",
+}
+"""Why each metric without a real evaluator is left out on real data (keyed as :meth:`Evaluator.measure` keys)."""
+
+
+def real_faces(ds: Any) -> bool:
+    """True when ``ds`` (a :class:`~emohead.data.ProcessedDataset`, or its manifest's ``source`` string) holds
+    recorded people, read by the real trackers; False for the synthetic world (source "synthetic"), read by the
+    face analyser. The one place that decides."""
+    source = ds if isinstance(ds, str) else ds.source
+    return str(source) != SYNTHETIC_SOURCE
+
+
+def unavailable(key: str, reason: str | None = None) -> MetricResult:
+    """A metric that is not measured: value NaN, ``extra`` {"available": False, "reason": ...}."""
+    return MetricResult(key, float("nan"), extra={"available": False, "reason": reason or UNAVAILABLE[key]})
+
+
+def is_available(metric: MetricResult) -> bool:
+    return metric.extra.get("available", True) is not False
+
+
+@dataclass
+class FaceReading:
+    """What the tracker read from one video: landmarks [T, 68, 2] (pixels of the frames; missing frames
+    interpolated), alpha [T, 10] (3DDFA_V2 expression), found bool [T] (a face in that frame). ``found`` all
+    False: no face in any frame (landmarks and alpha are then NaN)."""
+
+    landmarks: np.ndarray
+    alpha: np.ndarray
+    found: np.ndarray
+
+
+class TrackerFaces:
+    """Reads generated or real frames with the real trackers: ``read(frames [T, S, S, 3] uint8, name) -> FaceReading``.
+
+    tracker: a :class:`emohead.tracking.FaceTracker` (default: one from ``model_dir`` / ``$EMOHEAD_MODELS``, with no
+    limit on frames without a face, since a generated video may lose the face in some frames).
+    """
+
+    def __init__(self, tracker: Any = None, *, model_dir: Any = None, device: str = "cpu"):
+        if tracker is None:
+            from ..tracking import FaceTracker, ModelsMissingError
+
+            try:
+                tracker = FaceTracker(model_dir, max_missing_fraction=1.0, progress=False, device=device)
+            except ModelsMissingError as exc:
+                raise EvalError(f"evaluating a real dataset needs the face models of emohead.tracking: {exc}") from exc
+        self.tracker = tracker
+
+    def read(self, frames: np.ndarray, *, name: str) -> FaceReading:
+        from ..tracking import NoFaceError
+
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise EvalError(f"clip {name!r}: frames must be uint8 [T, H, W, 3], got {frames.shape} {frames.dtype}")
+        try:
+            track = self.tracker.track(frames, name=name)
+        except NoFaceError:
+            log.warning("clip %r: the tracker found no face in any of its %d frames", name, len(frames))
+            T = len(frames)
+            return FaceReading(np.full((T, 68, 2), np.nan, np.float32), np.full((T, 10), np.nan, np.float32),
+                               np.zeros(T, bool))
+        return FaceReading(np.asarray(track.landmarks, np.float32), np.asarray(track.alpha, np.float32),
+                           np.asarray(track.found, bool))
+
+
+def expression_rmse(pred: Any, real: Any) -> MetricResult:
+    """EXP-RMSE: sqrt(mean over frames and dims of (alpha_pred - alpha_real)^2); pred, real [N, 10] 3DDFA_V2 alpha."""
+    p, r = np.asarray(pred, np.float64), np.asarray(real, np.float64)
+    if p.ndim != 2 or p.shape != r.shape or len(p) == 0:
+        raise EvalError(f"pred and real alpha must be equal non-empty [N, K], got {p.shape} and {r.shape}")
+    per_frame = np.sqrt(((p - r) ** 2).mean(1))
+    return MetricResult(EXPRESSION_RMSE, float(np.sqrt(((p - r) ** 2).mean())), "", per_frame,
+                        {"estimator": "3DDFA_V2 (emohead.tracking)"})
+
+
+__all__ = ["EXPRESSION_RMSE", "SYNTHETIC_SOURCE", "UNAVAILABLE", "FaceReading", "TrackerFaces", "expression_rmse",
+           "is_available", "real_faces", "unavailable"]
