@@ -171,7 +171,14 @@ class FeatureStore:
                                      "transcript": cfg.transcript_backend, "text": cfg.text_backend})
 
     def flush(self) -> None:
-        write_json_atomic(self.index_path, self._index)
+        """Write index.json, unless it already says the same: a rerun that only reuses clips leaves the file (and its
+        mtime, which ``emohead reproduce`` fingerprints) untouched."""
+        try:
+            unchanged = json.loads(self.index_path.read_text(encoding="utf-8")) == json.loads(json.dumps(self._index))
+        except (OSError, ValueError):
+            unchanged = False
+        if not unchanged:
+            write_json_atomic(self.index_path, self._index)
 
 
 def _dims_without_models(cfg: FeatureConfig) -> dict[str, int]:

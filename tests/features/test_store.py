@@ -51,10 +51,14 @@ def test_cache_hit_and_invalidation(corpus, tmp_path):
     n = len(ds)
     assert store.last_run == {"computed": n, "cached": 0}
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob("*.npz")}
+    index_mtime = (out / "index.json").stat().st_mtime_ns
 
     store = extract_dataset(ds, cfg, out, progress=False)                      # same settings: all reused
     assert store.last_run == {"computed": 0, "cached": n}
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.npz")} == mtimes
+    # nor is index.json rewritten: `emohead reproduce` fingerprints run files by size and mtime, and a notebook that
+    # only reuses features must not make the earlier notebooks look stale (issue 22's first GPU run re-ran 01-04)
+    assert (out / "index.json").stat().st_mtime_ns == index_mtime
 
     rec = ds.records[1]                                                         # change one clip's audio
     wav, sr = sf.read(ds.path(rec, "audio"), dtype="float32")
