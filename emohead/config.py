@@ -274,6 +274,8 @@ class Profile:
     """Torch device; 'auto' picks CUDA when available (ours)."""
     seed: int = 0
     """Global seed for training and sampling (ours)."""
+    workers: int = 1
+    """Models trained at once in worker processes where a notebook trains several (emohead.workers); 1: in turn (ours)."""
     media: MediaConfig = field(default_factory=MediaConfig)
     """Rates and dimensions (Sec. III)."""
     synth: SynthConfig = field(default_factory=SynthConfig)
@@ -298,8 +300,8 @@ STAGES: tuple[str, ...] = ("media", "synth", "features", "analyser", "hyperplane
 # --------------------------------------------------------------------------------------------
 # Named profiles
 # --------------------------------------------------------------------------------------------
-def _profile(name: str, device: str, **stages: Mapping[str, Any]) -> Profile:
-    base = Profile(name=name, device=device)  # type: ignore[arg-type]
+def _profile(name: str, device: str, workers: int = 1, **stages: Mapping[str, Any]) -> Profile:
+    base = Profile(name=name, device=device, workers=workers)  # type: ignore[arg-type]
     return apply_overrides(base, {f"{s}.{k}": v for s, kv in stages.items() for k, v in kv.items()})
 
 
@@ -339,7 +341,7 @@ def _build_profiles() -> dict[str, Profile]:
         # 2 NeRFs (04: full; 05: [z; alpha] codes), so those budgets set the run's length. Sized to what one
         # session's GPU time holds; `paper` has the paper's budgets (summary.md prices them from measured rates).
         "gpu": _profile(
-            "gpu", "cuda",
+            "gpu", "cuda", workers=6,
             synth=dict(n_actors=5, n_sentences=6, n_test_sentences=2, image_size=512,
                        others_image_size=128, all_levels=True),
             analyser=dict(input_size=128, n_train=20000, n_val=2000, epochs=10, batch_size=256, width=48),
@@ -425,7 +427,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 
 POSITIVE_FIELDS = frozenset({
-    "fps", "sample_rate", "expression_dims", "shape_dims", "n_actors", "n_sentences", "n_test_sentences",
+    "fps", "workers", "sample_rate", "expression_dims", "shape_dims", "n_actors", "n_sentences", "n_test_sentences",
     "emotions_per_sentence", "image_size", "n_voices", "audio_dim", "emotion_dim", "text_dim", "hashed_dim",
     "input_size", "n_train", "n_val", "epochs", "batch_size", "lr", "width", "mar_groups", "svm_c", "d", "dh",
     "window", "iterations", "checkpoint_every", "crop_mead", "crop_cremad", "hash_levels", "hash_features",

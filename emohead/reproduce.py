@@ -226,6 +226,33 @@ def run_manifest(run_dir: str | Path) -> dict[str, tuple[int, int]]:
     return manifest
 
 
+HASHED_BELOW = 1 << 20
+"""Run files smaller than this (bytes) are recorded with their sha256 too: one rewritten with the same content (a
+killed notebook that had rewritten an index) still counts as unchanged. Bigger ones (videos, weights): size, mtime."""
+
+
+def _artifact_record(out_dir: Path, rel: str, fp: Sequence[int]) -> list[Any]:
+    """done.json's record of one run file: [size, mtime_ns], plus its sha256 when it is small."""
+    record: list[Any] = [int(fp[0]), int(fp[1])]
+    if fp[0] < HASHED_BELOW:
+        try:
+            record.append(_file_sha256(out_dir / rel))
+        except OSError:
+            pass
+    return record
+
+
+def _artifact_unchanged(path: Path, record: Sequence[Any]) -> bool:
+    """The file still matches its done.json record: same size and mtime, or same size and content (small files)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    if (st.st_size, st.st_mtime_ns) == (int(record[0]), int(record[1])):
+        return True
+    return len(record) > 2 and st.st_size == int(record[0]) and _file_sha256(path) == record[2]
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -265,15 +292,14 @@ def why_incomplete(out_dir: Path, name: str, run_id: str | None, source_hash: st
         if _file_sha256(path) != done.get(key):
             return f"{label} changed"
     try:
-        artifacts = {str(k): (int(v[0]), int(v[1])) for k, v in done.get("artifacts", {}).items()}
+        artifacts = {str(k): (int(v[0]), int(v[1]), *[str(x) for x in v[2:3]])
+                     for k, v in done.get("artifacts", {}).items()}
     except (AttributeError, TypeError, ValueError, IndexError):
         return "done.json malformed (artifacts)"
-    for rel, fingerprint in artifacts.items():
-        try:
-            st = (out_dir / rel).stat()
-        except OSError:
+    for rel, record in artifacts.items():
+        if not (out_dir / rel).exists():
             return f"artifact {rel} missing"
-        if (st.st_size, st.st_mtime_ns) != fingerprint:
+        if not _artifact_unchanged(out_dir / rel, record):
             return f"artifact {rel} changed"
     return None
 
@@ -384,7 +410,8 @@ def reproduce(profile: str | Profile, out_dir: str | Path, *, notebooks_dir: str
                 "run_id": run_id, "source": _notebook_source_hash(nb), "config": cfg_hash,
                 "seconds": round(seconds, 2), "profile": cfg.name, "finished": _now(), "dataset": dataset,
                 "executed_sha256": _file_sha256(executed), "metrics_sha256": _file_sha256(metrics_path),
-                "artifacts": {rel: list(fp) for rel, fp in sorted(changed.items())}, "removed": removed})
+                "artifacts": {rel: _artifact_record(out_dir, rel, fp) for rel, fp in sorted(changed.items())},
+                "removed": removed})
             _update_upstream_records(out_dir, order[:order.index(name)] if name in order else [], run_id, changed,
                                      removed)
             results.append(NotebookResult(name, "ran", seconds, metrics, reason))
@@ -421,7 +448,7 @@ def _update_upstream_records(out_dir: Path, upstream: Sequence[str], run_id: str
             if rel in gone:
                 del artifacts[rel]
             else:
-                artifacts[rel] = list(changed[rel])
+                artifacts[rel] = _artifact_record(out_dir, rel, changed[rel])
         write_json_atomic(path, done)
 
 

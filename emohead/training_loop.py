@@ -208,6 +208,10 @@ class RunFolder:
         """A finished model is here (its meta and its history)."""
         return (self.root / self.meta).is_file() and (self.root / self.history).is_file()
 
+    def is_current(self, fp: str) -> bool:
+        """A finished model of fingerprint ``fp`` is here: a trainer asked for it would reuse it."""
+        return self.finished() and self.stored_fingerprint() == fp
+
     def read_history(self) -> dict[str, Any]:
         return read_json_file(self.root / self.history, "training history")
 

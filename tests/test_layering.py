@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "emohead"
 
 #: top-level component of emohead -> layer; lower layers never import higher ones.
 LAYERS: dict[str, int] = {
-    "__init__": 0, "_lazy": 0, "config": 0, "files": 0, "markdown": 0, "cpu_kernels": 0, "training_loop": 0,
+    "__init__": 0, "_lazy": 0, "config": 0, "files": 0, "markdown": 0, "cpu_kernels": 0, "training_loop": 0, "workers": 0,
     "distributed": 0,
     "data": 1,                                   # dataset format, video io, the emotion vocabulary
     "face": 2,                                   # morphable models, renderer, camera, MAR, emotion AUs

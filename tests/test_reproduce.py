@@ -149,6 +149,17 @@ def test_done_markers_need_their_run_folder_and_artifacts(tmp_path, artifact_boo
     assert _plan(out, books) == [("01_make_a", "skip", "complete"), ("02_make_b", "skip", "complete")]
     assert _files(out) == before
 
+    # a small run file rewritten with the same bytes (a new mtime: a killed notebook had rewritten an index) is
+    # compared by content and stays complete; the same size with other bytes is a change
+    import os
+    a = out / "run/data/a.txt"
+    a.write_text(a.read_text())
+    os.utime(a, ns=(10**9, 10**9))
+    assert _plan(out, books) == [("01_make_a", "skip", "complete"), ("02_make_b", "skip", "complete")]
+    a.write_text("made by 01_make_X")
+    assert _plan(out, books)[0] == ("01_make_a", "run", "artifact run/data/a.txt changed")
+    a.write_text("made by 01_make_a")
+
     # a changed artifact re-runs its notebook (and the later ones); a missing one too
     (out / "run/b.txt").write_text("edited by hand, longer")
     assert _plan(out, books) == [("01_make_a", "skip", "complete"), ("02_make_b", "run", "artifact run/b.txt changed")]

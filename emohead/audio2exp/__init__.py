@@ -18,6 +18,6 @@ _EXPORTS = {
         "neighbour_fusion"),
     "pairing": ("warp_track",),
     "training": ("A2ETrainingError", "TrainStep", "build_model", "check_store", "evaluate", "load_audio2exp",
-        "save_audio2exp", "train_audio2exp"),
+        "is_trained", "save_audio2exp", "train_audio2exp", "train_many", "training_job"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

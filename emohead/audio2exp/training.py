@@ -25,7 +25,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -260,6 +260,56 @@ def train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_
         return _train_audio2exp(ds, store, planes, cfg, out_dir, seed=seed, device=device, progress=progress,
                                 stop_at=stop_at, alpha_source=alpha_source, val_every=val_every,
                                 train_speakers=train_speakers)
+
+
+def is_trained(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str | Path, *, seed: int = 0) -> bool:
+    """:func:`train_audio2exp` with these arguments (default speakers, no alpha_source) would reuse ``out_dir``."""
+    fp = fingerprint(cfg, seed, planes.directions(cfg.refine_along), ds, store,
+                     extra={"speakers": [], "alpha_source": False})
+    return run_folder(out_dir).is_current(fp)
+
+
+def _history_of_training(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: Path, seed: int,
+                         device: str) -> dict[str, Any]:
+    """A worker's job: train one model, no progress bar; its history (the model stays on disk)."""
+    return train_audio2exp(ds, store, planes, cfg, out_dir, seed=seed, device=device, progress=False)[1]
+
+
+def training_job(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str | Path, *, seed: int = 0,
+                 device: str | torch.device = "cpu") -> Any:
+    """A :class:`emohead.workers.Job` training the model of (cfg, out_dir) in a worker process, or None when
+    ``out_dir`` already holds it (:func:`is_trained`)."""
+    from ..workers import Job
+
+    if is_trained(ds, store, planes, cfg, out_dir, seed=seed):
+        return None
+    return Job(f"audio2exp/{Path(out_dir).name}", _history_of_training,
+               (ds, store, planes, cfg, Path(out_dir), seed, str(device)))
+
+
+def train_many(ds: Any, store: Any, planes: Any, runs: Mapping[str, tuple[Audio2ExpConfig, str | Path]], *,
+               seed: int = 0, device: str | torch.device = "cpu", workers: int = 1,
+               progress: bool = True) -> dict[str, tuple[Audio2Expression, dict[str, Any]]]:
+    """Train (or reuse) several models, {name: (config, folder)}, up to ``workers`` at once in worker processes
+    (:mod:`emohead.workers`; 1: one after another, here) -> {name: (model, history)} in the order of ``runs``.
+
+    The models are the ones :func:`train_audio2exp` makes of each (config, folder) alone: the workers write the
+    folders, then each is read back here. Runs sharing a folder must share a config.
+    """
+    from ..workers import run_jobs
+
+    folders: dict[Path, Audio2ExpConfig] = {}
+    for name, (cfg, out_dir) in runs.items():
+        if folders.setdefault(Path(out_dir), cfg) != cfg:
+            raise A2ETrainingError(f"{name}: folder {out_dir} is given two different configs")
+    if workers > 1:
+        jobs = [j for folder, cfg in folders.items()
+                if (j := training_job(ds, store, planes, cfg, folder, seed=seed, device=device)) is not None]
+        if len(jobs) > 1:
+            run_jobs(jobs, workers, desc=f"audio2exp: {len(jobs)} models, {min(workers, len(jobs))} processes",
+                     progress=progress)
+    return {name: train_audio2exp(ds, store, planes, cfg, out_dir, seed=seed, device=device, progress=progress)
+            for name, (cfg, out_dir) in runs.items()}
 
 
 def _train_audio2exp(ds: Any, store: Any, planes: Any, cfg: Audio2ExpConfig, out_dir: str | Path, *, seed: int = 0,

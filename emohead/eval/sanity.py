@@ -251,9 +251,6 @@ def frozen_mouth(frames: Any, landmarks: Any, *, ref: int | None = None, radius:
     ellipse around frame t's mouth centre with semi-axes ``radius`` x the mouth width (corners 48-54)
     horizontally and vertically, feathered over its outer 30 %. landmarks [T, 68, 2] in pixels of the frames.
     """
-    import torch
-    import torch.nn.functional as F
-
     arr = np.asarray(frames)
     lm = np.asarray(landmarks, np.float64)
     if arr.ndim != 4 or arr.dtype != np.uint8 or lm.shape != (len(arr), 68, 2):
@@ -264,20 +261,35 @@ def frozen_mouth(frames: Any, landmarks: Any, *, ref: int | None = None, radius:
     centre = lm[:, 48:68].mean(1)                                      # [T, 2]
     width = np.linalg.norm(lm[:, 54] - lm[:, 48], axis=-1)             # [T]
     shift = centre - centre[r]                                         # reference moved by this in frame t
-    ys, xs = np.mgrid[0:H, 0:W].astype(np.float64)
-    out = np.empty_like(arr)
-    ref_img = torch.from_numpy(arr[r]).permute(2, 0, 1)[None].float()
+    ref_img = arr[r].astype(np.float64)
+    out = arr.copy()
     for t in range(T):
-        gx = (xs - shift[t, 0]) / max(W - 1, 1) * 2 - 1
-        gy = (ys - shift[t, 1]) / max(H - 1, 1) * 2 - 1
-        grid = torch.from_numpy(np.stack([gx, gy], -1)[None]).float()
-        moved = F.grid_sample(ref_img, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
-        moved = moved.permute(1, 2, 0).numpy()
         a = radius * max(width[t], 1.0)
+        # only the ellipse's bounding box changes (mask = 0 outside it): a few thousand pixels, not H x W
+        x0, x1 = max(int(np.floor(centre[t, 0] - a)), 0), min(int(np.ceil(centre[t, 0] + a)) + 1, W)
+        y0, y1 = max(int(np.floor(centre[t, 1] - a)), 0), min(int(np.ceil(centre[t, 1] + a)) + 1, H)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        moved = _translate_bilinear(ref_img, xs - shift[t, 0], ys - shift[t, 1])
         rho = np.sqrt(((xs - centre[t, 0]) / a) ** 2 + ((ys - centre[t, 1]) / a) ** 2)
         mask = np.clip((1.0 - rho) / 0.3, 0.0, 1.0)[..., None]          # 1 inside 0.7 a, 0 beyond a
-        out[t] = np.clip(np.round(mask * moved + (1 - mask) * arr[t]), 0, 255).astype(np.uint8)
+        box = arr[t, y0:y1, x0:x1]
+        out[t, y0:y1, x0:x1] = np.clip(np.round(mask * moved + (1 - mask) * box), 0, 255).astype(np.uint8)
     return out
+
+
+def _translate_bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """img float [H, W, C] sampled bilinearly at pixel coordinates x, y [h, w] (border: the nearest edge pixel)."""
+    h, w = img.shape[:2]
+    x, y = np.clip(x, 0, w - 1), np.clip(y, 0, h - 1)
+    xi, yi = np.minimum(np.floor(x).astype(int), w - 2 if w > 1 else 0), np.minimum(np.floor(y).astype(int),
+                                                                                  h - 2 if h > 1 else 0)
+    fx, fy = (x - xi)[..., None], (y - yi)[..., None]
+    xj, yj = np.minimum(xi + 1, w - 1), np.minimum(yi + 1, h - 1)
+    top = img[yi, xi] * (1 - fx) + img[yi, xj] * fx
+    bottom = img[yj, xi] * (1 - fx) + img[yj, xj] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 def neutral_partners(clips: Sequence[GTClip]) -> list[int | None]:

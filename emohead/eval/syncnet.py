@@ -226,12 +226,16 @@ def crop_clip(frames: Any, box: tuple[float, float, float], size: int) -> np.nda
     T, H, W, _ = arr.shape
     x0, y0, side = box
     pos = (np.arange(size) + 0.5) * side / size - 0.5                  # sample centres inside the box
-    gx = torch.as_tensor((x0 + pos) / max(W - 1, 1) * 2 - 1, dtype=torch.float32)
-    gy = torch.as_tensor((y0 + pos) / max(H - 1, 1) * 2 - 1, dtype=torch.float32)
+    xs, ys = np.clip(x0 + pos, 0, W - 1), np.clip(y0 + pos, 0, H - 1)  # border: the edge pixel repeats
+    # only the pixels the bilinear samples touch go to float: a mouth box is a small part of a 512 px frame
+    c0, c1 = int(np.floor(xs[0])), min(int(np.floor(xs[-1])) + 2, W)
+    r0, r1 = int(np.floor(ys[0])), min(int(np.floor(ys[-1])) + 2, H)
+    gx = torch.as_tensor((xs - c0) / max(c1 - c0 - 1, 1) * 2 - 1, dtype=torch.float32)
+    gy = torch.as_tensor((ys - r0) / max(r1 - r0 - 1, 1) * 2 - 1, dtype=torch.float32)
     grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1)      # [size, size, 2] (x, y)
     out = []
     for s in range(0, T, 64):
-        x = torch.from_numpy(arr[s:s + 64]).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.ascontiguousarray(arr[s:s + 64, r0:r1, c0:c1])).permute(0, 3, 1, 2).float()
         g = grid.expand(len(x), -1, -1, -1)
         y = F.grid_sample(x, g, mode="bilinear", padding_mode="border", align_corners=True)
         out.append(y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())

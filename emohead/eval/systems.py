@@ -134,12 +134,9 @@ def ensure_syncnet(ds: Any, cfg: Any, run_dir: Path, *, device: str, progress: b
         if not Path(cfg.syncnet_path).is_file():
             raise EvalError(f"eval.syncnet_path={cfg.syncnet_path!r}: no such file")
         return load_syncnet(cfg.syncnet_path, device)
-    folder = run_dir / "syncnet"
-    path, stamp = folder / "syncnet.safetensors", folder / "trained_with.json"
+    path, stamp, wanted = _syncnet_files(ds, cfg, run_dir, frame_size)
     train_cfg = SyncTrainConfig(steps=cfg.syncnet_steps)
-    wanted = {"config": dataclasses.asdict(train_cfg), "frame_size": frame_size,
-              "manifest_sha256": hashlib.sha256(Path(ds.manifest_path).read_bytes()).hexdigest()}
-    if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+    if _syncnet_ready(ds, cfg, run_dir, frame_size):
         return load_syncnet(path, device)
     clips = prepare_dataset_clips(ds, split="train", image_size=train_cfg.image_size, region=train_cfg.region,
                                   frame_size=frame_size, progress=progress)
@@ -147,6 +144,77 @@ def ensure_syncnet(ds: Any, cfg: Any, run_dir: Path, *, device: str, progress: b
     save_syncnet(model, path)
     write_json_atomic(stamp, wanted)
     return model
+
+
+def _syncnet_files(ds: Any, cfg: Any, run_dir: Path, frame_size: int | None) -> tuple[Path, Path, dict[str, Any]]:
+    """The trained SyncNet's weights, its stamp, and the stamp a SyncNet for these settings and data carries."""
+    from .syncnet_training import SyncTrainConfig
+
+    folder = Path(run_dir) / "syncnet"
+    wanted = {"config": dataclasses.asdict(SyncTrainConfig(steps=cfg.syncnet_steps)), "frame_size": frame_size,
+              "manifest_sha256": hashlib.sha256(Path(ds.manifest_path).read_bytes()).hexdigest()}
+    return folder / "syncnet.safetensors", folder / "trained_with.json", wanted
+
+
+def _syncnet_ready(ds: Any, cfg: Any, run_dir: Path, frame_size: int | None) -> bool:
+    """:func:`ensure_syncnet` would load weights (given or trained earlier) rather than train."""
+    path, stamp, wanted = _syncnet_files(ds, cfg, run_dir, frame_size)
+    return bool(cfg.syncnet_path) or (path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == wanted)
+
+
+def _syncnet_job(ds: Any, cfg: Any, run_dir: Path, device: str, frame_size: int | None) -> None:
+    """A worker's job: train the run's SyncNet (:func:`ensure_syncnet`), no progress bar."""
+    ensure_syncnet(ds, cfg, run_dir, device=device, progress=False, frame_size=frame_size)
+
+
+def _nerf_job(profile: Profile, run_dir: Path, ds: Any, folder: Path, speaker: str, code: str, device: str) -> None:
+    """A worker's job: train one NeRF of the run (with the run's face analyser, read from disk), no progress bar."""
+    from ..extract import ensure_analyser
+    from ..render import train_nerf
+
+    analyser, _ = ensure_analyser(profile, run_dir / "analyser", image_size=profile.synth.image_size, device=device,
+                                  progress=False)
+    train_nerf(ds, profile.nerf, folder, speaker=speaker, code=code, analyser=analyser, seed=profile.seed,
+               device=device, progress=False)
+
+
+def train_side_by_side(profile: Profile, run_dir: Path, ds: Any, store: Any, planes: Any, analyser: Any,
+                       specs: Mapping[str, SystemSpec | None], speaker: str, *, device: str,
+                       frame_size: int, progress: bool = True, nerfs: bool = True) -> list[str]:
+    """The models ``specs`` need and ``run_dir`` lacks (audio-expression variants, NeRFs, the SyncNet), trained at
+    once in ``profile.workers`` processes (:mod:`emohead.workers`); evaluate_run then reads them back. Returns the
+    names of the jobs run (none when profile.workers is 1 or at most one model is missing: trained in order later).
+    analyser: the run's (a worker training a NeRF reads it from run_dir/analyser); nerfs=False leaves the NeRFs to
+    the caller (an analyser other than the run's).
+    """
+    from ..audio2exp import training_job
+    from ..render import is_trained as nerf_is_trained
+    from ..workers import Job, run_jobs
+
+    jobs, seen = [], set()
+    for spec in specs.values():
+        if spec is None:
+            continue
+        if spec.a2e not in seen:
+            seen.add(spec.a2e)
+            cfg = apply_overrides(profile, dict(spec.overrides)).audio2exp
+            job = training_job(ds, store, planes, cfg, run_dir / "audio2exp" / spec.a2e, seed=profile.seed,
+                               device=device)
+            jobs += [job] if job is not None else []
+        folder = run_dir / "nerf" / ("full" if spec.code == "alpha" else spec.code)
+        if nerfs and ("nerf", spec.code) not in seen:
+            seen.add(("nerf", spec.code))
+            if not nerf_is_trained(ds, profile.nerf, folder, speaker=speaker, code=spec.code, analyser=analyser,
+                                   seed=profile.seed):
+                jobs.append(Job(f"nerf/{folder.name}", _nerf_job,
+                                (profile, run_dir, ds, folder, speaker, spec.code, device)))
+    if not _syncnet_ready(ds, profile.eval, run_dir, frame_size):
+        jobs.append(Job("syncnet", _syncnet_job, (ds, profile.eval, run_dir, device, frame_size)))
+    if profile.workers <= 1 or len(jobs) <= 1:
+        return []
+    run_jobs(jobs, profile.workers, desc=f"evaluation models: {len(jobs)} in {min(profile.workers, len(jobs))} "
+             "processes", progress=progress)
+    return [j.name for j in jobs]
 
 
 @dataclass
@@ -348,6 +416,7 @@ def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, 
         raise EvalError(f"{run_dir}: no processed dataset at data/ (run the notebooks or `emohead synth` first)")
     up = upstream(profile, run_dir, "hyperplanes", device=device, data_dir=run_dir / "data", progress=progress)
     ds, store, planes = up.ds, up.store, up.planes
+    runs_analyser = analyser is None
     if analyser is None:
         analyser, _ = ensure_analyser(profile, run_dir / "analyser", image_size=profile.synth.image_size,
                                       device=device, progress=progress)
@@ -359,6 +428,9 @@ def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, 
             raise EvalError(f"unknown system(s) {unknown}; this profile evaluates {list(specs)}")
         specs = {k: v for k, v in specs.items() if k in systems}
 
+    size = profile.nerf.image_size
+    train_side_by_side(profile, run_dir, ds, store, planes, analyser, specs, speaker, device=device, frame_size=size,
+                       progress=progress, nerfs=runs_analyser)
     a2e_models: dict[str, Any] = {}
     nerfs: dict[str, Any] = {}
     for name, spec in specs.items():
@@ -372,7 +444,6 @@ def evaluate_run(profile: Profile, run_dir: str | Path, out_dir: str | Path, *, 
             folder = run_dir / "nerf" / ("full" if spec.code == "alpha" else spec.code)
             nerfs[spec.code] = train_nerf(ds, profile.nerf, folder, speaker=speaker, code=spec.code,
                                           analyser=analyser, seed=profile.seed, device=device, progress=progress)[0]
-    size = profile.nerf.image_size
     clips = load_test_clips(ds, speaker, size, max_clips=profile.eval.max_test_clips,
                             max_frames=profile.eval.max_frames_per_clip)
     syncnet = ensure_syncnet(ds, profile.eval, run_dir, device=device, progress=progress, frame_size=size)

@@ -16,6 +16,6 @@ _EXPORTS = {
     "frames": ("NerfFrames", "estimate_background", "head_box", "load_nerf_frames"),
     "march": ("march_rays",),
     "model": ("HeadNerf", "NerfModelError", "load_nerf", "save_nerf", "yaw_rotation"),
-    "training": ("NerfTrainingError", "code_kind_for_variant", "evaluate_nerf", "train_nerf"),
+    "training": ("NerfTrainingError", "code_kind_for_variant", "evaluate_nerf", "is_trained", "train_nerf"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -99,6 +99,10 @@ def resize_frames(images: np.ndarray, parsing: np.ndarray, size: int) -> tuple[n
     """Area-resize images uint8 [T, S, S, 3] and nearest-resize parsing [T, S, S] to ``size``."""
     if images.shape[1] == size:
         return images, parsing
+    if size % images.shape[1] == 0:     # an integer upscale: area and nearest both repeat each pixel k x k times
+        k = size // images.shape[1]
+        return (np.repeat(np.repeat(images, k, axis=1), k, axis=2),
+                np.repeat(np.repeat(parsing, k, axis=1), k, axis=2))
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     x = F.interpolate(x, size=(size, size), mode="area").round().clamp(0, 255).to(torch.uint8)
     p = torch.from_numpy(parsing)[:, None].float()

@@ -164,6 +164,20 @@ def fingerprint(cfg: NerfConfig, seed: int, ds: Any, speaker: str, code: str, ex
                             "extra": extra}, Path(ds.manifest_path).read_bytes())
 
 
+def _fingerprint(cfg: NerfConfig, seed: int, ds: Any, speaker: str, code: str, analyser: Any,
+                 alpha_source: bool) -> str:
+    """:func:`fingerprint` of a training run with this analyser (its weights' hash) and alpha source."""
+    analyser_key = None if analyser is None else hashlib.sha256(
+        b"".join(v.detach().cpu().numpy().tobytes() for v in analyser.state_dict().values())).hexdigest()[:16]
+    return fingerprint(cfg, seed, ds, speaker, code, extra={"analyser": analyser_key, "alpha_source": alpha_source})
+
+
+def is_trained(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str, code: str = "alpha",
+               analyser: Any = None, seed: int = 0) -> bool:
+    """:func:`train_nerf` with these arguments (no alpha_source) would reuse the finished NeRF in ``out_dir``."""
+    return run_folder(out_dir).is_current(_fingerprint(cfg, seed, ds, speaker, code, analyser, False))
+
+
 def run_folder(out_dir: str | Path) -> RunFolder:
     """The NeRF's folder (fingerprint, stale runs, reuse, resume: :class:`RunFolder`)."""
     return RunFolder(Path(out_dir), NERF_META, (CHECKPOINT_FILE, NERF_META, NERF_WEIGHTS, HISTORY_FILE),
@@ -244,10 +258,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         raise NerfTrainingError("the refinement stage (nerf.refine_start < nerf.iterations) needs a face analyser "
                                 "for L_shape and the analyser L_cord backend: pass analyser=, or set "
                                 "nerf.refine_start=nerf.iterations to train with L_photo only")
-    analyser_key = None if analyser is None else hashlib.sha256(
-        b"".join(v.detach().cpu().numpy().tobytes() for v in analyser.state_dict().values())).hexdigest()[:16]
-    fp = fingerprint(cfg, seed, ds, speaker, code, extra={"analyser": analyser_key,
-                                                          "alpha_source": alpha_source is not None})
+    fp = _fingerprint(cfg, seed, ds, speaker, code, analyser, alpha_source is not None)
     run = run_folder(out_dir)
     run.retire_stale(fp)
     if run.finished() and stop_at is None:

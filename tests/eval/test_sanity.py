@@ -55,6 +55,47 @@ def test_frozen_mouth_copies_one_mouth_and_keeps_the_rest():
     assert (out[:, :20] == 100).all() and (out[:, :, :10] == 100).all()   # far from the mouth: untouched
 
 
+def _frozen_mouth_full_frame(frames, lm, radius=0.85):
+    """The first frozen_mouth: every pixel of every frame through torch's grid_sample (the oracle)."""
+    import torch
+    import torch.nn.functional as F
+
+    T, H, W, _ = frames.shape
+    lm = lm.astype(np.float64)
+    r = int(np.argmin(sanity.mouth_opening(lm)))
+    centre, width = lm[:, 48:68].mean(1), np.linalg.norm(lm[:, 54] - lm[:, 48], axis=-1)
+    shift = centre - centre[r]
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float64)
+    ref = torch.from_numpy(frames[r]).permute(2, 0, 1)[None].double()
+    out = np.empty_like(frames)
+    for t in range(T):
+        grid = np.stack([(xs - shift[t, 0]) / (W - 1) * 2 - 1, (ys - shift[t, 1]) / (H - 1) * 2 - 1], -1)
+        moved = F.grid_sample(ref, torch.from_numpy(grid[None]), mode="bilinear", padding_mode="border",
+                              align_corners=True)[0].permute(1, 2, 0).numpy()
+        a = radius * max(width[t], 1.0)
+        mask = np.clip((1 - np.sqrt(((xs - centre[t, 0]) / a) ** 2 + ((ys - centre[t, 1]) / a) ** 2)) / 0.3, 0, 1)
+        out[t] = np.clip(np.round(mask[..., None] * moved + (1 - mask[..., None]) * frames[t]), 0, 255)
+    return out
+
+
+def test_frozen_mouth_box_equals_the_full_frame_resampling():
+    """Only the mouth's bounding box is resampled: the same pixels as resampling whole frames (sub-pixel shifts,
+    a mouth near the border), within one uint8 level where float rounding lands on .5."""
+    rng = np.random.default_rng(3)
+    T, H = 5, 48
+    frames = rng.integers(0, 256, (T, H, H, 3), dtype=np.uint8)
+    lm = np.tile(rng.uniform(0, 1, (1, 68, 2)) * 6, (T, 1, 1))
+    centres = np.array([[24.3, 30.7], [25.9, 31.2], [22.1, 29.4], [41.6, 44.8], [24.0, 30.0]])
+    lm += centres[:, None] - lm[:, 48:68].mean(1, keepdims=True)
+    lm[:, 48, 0] -= 5
+    lm[:, 54, 0] += 5
+    lm[:, 66, 1] += np.arange(T)                                   # frame 0 has the most closed mouth
+    got, want = sanity.frozen_mouth(frames, lm), _frozen_mouth_full_frame(frames, lm)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    assert (got != frames).any(axis=-1).sum() > 50                 # it did replace mouths
+
+
 @pytest.mark.slow
 def test_syncnet_finds_known_offsets_and_tells_in_sync_from_mismatched(smoke_corpus):
     """The SyncNet evaluate_run trains (multi-way loss), here with 600 steps (~20 s): on the 16 ground-truth test

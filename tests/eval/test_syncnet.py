@@ -98,3 +98,27 @@ def test_trained_syncnet_finds_a_known_offset(eval_corpus):
     moves = [d.offset - a.offset for a, d in zip(aligned, delayed)]
     assert np.median(moves) == pytest.approx(-3, abs=1), moves
     assert sync_score(aligned).value > sync_score(shuffled).value, (aligned, shuffled)
+
+
+@pytest.mark.parametrize("box", [(20.3, 31.7, 17.2), (-6.5, 50.0, 22.0), (55.1, -3.2, 12.0), (-40.0, -40.0, 8.0),
+                                 (0.0, 0.0, 61.0)])
+def test_crop_clip_reads_only_the_box_and_equals_a_whole_frame_resampling(box):
+    """crop_clip converts only the pixels its samples touch; the crop is torch's grid_sample of whole frames
+    (bilinear, border repeated) within one uint8 level of float rounding: boxes inside, across and outside the edge."""
+    import torch.nn.functional as F
+
+    from emohead.eval.syncnet import crop_clip
+
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    size = 16
+    x0, y0, side = box
+    pos = (np.arange(size) + 0.5) * side / size - 0.5
+    gx = torch.as_tensor((x0 + pos) / 63 * 2 - 1, dtype=torch.float64)
+    gy = torch.as_tensor((y0 + pos) / 63 * 2 - 1, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).expand(3, -1, -1, -1)
+    want = F.grid_sample(torch.from_numpy(frames).permute(0, 3, 1, 2).double(), grid, mode="bilinear",
+                         padding_mode="border", align_corners=True).round().permute(0, 2, 3, 1).numpy()
+    got = crop_clip(frames, box, size)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert got.shape == (3, size, size, 3) and diff.max() <= 1 and (diff > 0).mean() < 0.01, (diff.max(), diff.mean())

@@ -253,3 +253,23 @@ def test_bad_inputs_are_rejected_with_their_names(render_world, tmp_path):
     cfg = apply_overrides(render_world["profile"], {"nerf.coord_backend": "clip", "nerf.clip_path": str(tmp_path)})
     with pytest.raises(FileNotFoundError, match="nerf.clip_path"):
         train_nerf(ds, cfg.nerf, tmp_path / "n", analyser=render_world["analyser"], progress=False)
+
+
+def test_resize_frames_integer_upscale_equals_torch_area_and_nearest():
+    """The integer-upscale fast path (pixel repetition) gives exactly torch's area / nearest resampling."""
+    import torch
+    import torch.nn.functional as F
+
+    from emohead.render.frames import resize_frames
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    parsing = rng.integers(0, 4, (3, 16, 16), dtype=np.uint8)
+    for size in (32, 64, 24):                                      # 24: not an integer factor (the torch path)
+        got_i, got_p = resize_frames(images, parsing, size)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+        want_i = F.interpolate(x, size=(size, size), mode="area").round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        want_p = F.interpolate(torch.from_numpy(parsing)[:, None].float(), size=(size, size),
+                               mode="nearest").to(torch.uint8)[:, 0].numpy()
+        assert got_i.shape == (3, size, size, 3) and np.array_equal(got_i, want_i), size
+        assert np.array_equal(got_p, want_p), size
