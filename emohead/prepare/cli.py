@@ -38,6 +38,8 @@ def _common(p: argparse.ArgumentParser, kind: str) -> None:
     p.add_argument("--restart", action="store_true",
                    help="forget the cache of an earlier run and track every clip again")
     p.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
+    p.add_argument("--workers", type=int, default=1,
+                   help="clips tracked at once, one process each (default 1; up to the CPU cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
@@ -114,6 +116,8 @@ def run_prepare(args: argparse.Namespace, *, tracker=None) -> int:
             raise SourceError(f"--zoom {args.zoom}: must be positive")
         if args.test_every < 2:
             raise SourceError(f"--test-every {args.test_every}: must be >= 2")
+        if args.workers < 1:
+            raise SourceError(f"--workers {args.workers}: must be >= 1")
         _check_writable(Path(args.out), "--out")
         sources = sources_from_args(args)
         if tracker is None:
@@ -125,7 +129,8 @@ def run_prepare(args: argparse.Namespace, *, tracker=None) -> int:
         result = prepare_dataset(sources, args.out, size=size, tracker=tracker, asr_path=args.asr_path,
                                  source_name={"video": "video", "mead": "mead", "crema-d": "crema-d"}[args.source],
                                  resume=not args.restart, overwrite=args.force, work_dir=args.work,
-                                 test_every=args.test_every, zoom=args.zoom, progress=not args.no_progress)
+                                 test_every=args.test_every, zoom=args.zoom, progress=not args.no_progress,
+                                 workers=args.workers, model_dir=args.models)
     except PrepareError as err:
         print(f"{name}: error: {err}", file=sys.stderr)
         return 1 if str(err).startswith("no clip could be prepared") else 2

@@ -139,6 +139,32 @@ def _check_track(track: Any, n: int, hw: tuple[int, int], cid: str) -> None:
             raise PrepareError(f"clip {cid!r}: the tracker's {name} contains NaN or inf")
 
 
+class _FailedInWorker(Exception):
+    """A clip's tracking failed in a worker process; the message is the reason as the clip's record gives it."""
+
+
+def _failure_reason(err: BaseException) -> str:
+    """How a clip's failure is reported and recorded (a ValueError's message names the problem already)."""
+    return str(err) if isinstance(err, (ValueError, _FailedInWorker)) else f"{type(err).__name__}: {err}"
+
+
+_WORKER_TRACKERS: dict[str, Any] = {}
+"""The FaceTracker of this worker process, per model folder (its models load once, for every clip it tracks)."""
+
+
+def _track_in_worker(src: ClipSource, path: Path, key: str, model_dir: str | None) -> dict[str, float] | str:
+    """A worker's job (``prepare_dataset(workers=...)``): :func:`track_clip` with this process's FaceTracker ->
+    its timings, or the failure's reason (a string: exceptions with their own arguments do not cross processes)."""
+    from ..tracking.tracker import FaceTracker
+
+    try:
+        if str(model_dir) not in _WORKER_TRACKERS:
+            _WORKER_TRACKERS[str(model_dir)] = FaceTracker(model_dir, progress=False)
+        return track_clip(src, _WORKER_TRACKERS[str(model_dir)], path, key)
+    except Exception as err:                             # noqa: BLE001 -- recorded per clip by the caller
+        return _failure_reason(err)
+
+
 def track_clip(src: ClipSource, tracker: Any, path: Path, key: str) -> dict[str, float]:
     """Pass 1 for one clip: decode, track, store ``path`` (npz). Returns timings in seconds."""
     from .parsing import PERSON_THRESHOLD
@@ -245,14 +271,16 @@ def prepare_dataset(sources: Sequence[ClipSource], out: str | Path, *, size: int
                     source_name: str = "video", resume: bool = True, overwrite: bool = False,
                     work_dir: str | Path | None = None, test_every: int = 6, zoom: float = 1.0,
                     pose_smoothing: float = 1.0, target_speaker: str | None = None,
-                    progress: bool = True) -> PrepareResult:
+                    progress: bool = True, workers: int = 1, model_dir: str | Path | None = None) -> PrepareResult:
     """Prepare ``sources`` into a processed dataset at ``out`` (module docstring). Returns a :class:`PrepareResult`.
 
     tracker: an object with ``track(frames, name=...) -> FaceTrack`` (default: ``emohead.tracking.FaceTracker()``,
     built only when some clip is not cached yet); asr_path: a FunASR model folder (word timings by ASR);
     transcripts: {clip id: text or [{word, start, end}]} overriding the sources' own; resume=False: forget the
     work folder; overwrite: replace an existing dataset at ``out``; test_every: the split rule (:mod:`.split`);
-    zoom: > 1 frames the face larger (:func:`.crop.speaker_crop`); pose_smoothing: Gaussian sigma in frames.
+    zoom: > 1 frames the face larger (:func:`.crop.speaker_crop`); pose_smoothing: Gaussian sigma in frames;
+    workers > 1: clips are tracked that many at once, each worker process with its own FaceTracker of ``model_dir``
+    (:mod:`emohead.workers`; only with the default tracker, None or one whose ``cache_id`` is "FaceTracker").
     """
     from tqdm.auto import tqdm
 
@@ -309,6 +337,14 @@ def prepare_dataset(sources: Sequence[ClipSource], out: str | Path, *, size: int
             return asr_model[0]
 
         todo_ids = {s.id for s in todo}
+        from_workers: dict[str, dict[str, float] | str] = {}
+        if workers > 1 and len(todo) > 1 and _tracker_name(tracker) == "FaceTracker":
+            from ..workers import Job, run_jobs
+
+            model = None if model_dir is None else str(model_dir)
+            from_workers = run_jobs([Job(s.id, _track_in_worker, (s, work.track(s.id), keys[s.id], model))
+                                     for s in todo], workers, progress=progress,
+                                    desc=f"prepare: track ({min(workers, len(todo))} processes)")
         bar = tqdm(sources, desc="prepare: track", unit="clip", disable=not progress)
         for s in bar:
             bar.set_postfix_str(s.id)
@@ -316,7 +352,9 @@ def prepare_dataset(sources: Sequence[ClipSource], out: str | Path, *, size: int
                 continue
             try:
                 if s.id in todo_ids:
-                    t = track_clip(s, tracker, work.track(s.id), keys[s.id])
+                    t = from_workers.get(s.id) or track_clip(s, tracker, work.track(s.id), keys[s.id])
+                    if isinstance(t, str):
+                        raise _FailedInWorker(t)
                     tracked.append(s.id)
                     for k, v in t.items():
                         seconds[k] += v
@@ -327,7 +365,7 @@ def prepare_dataset(sources: Sequence[ClipSource], out: str | Path, *, size: int
             except (KeyboardInterrupt, SystemExit, MemoryError):
                 raise
             except Exception as err:                     # noqa: BLE001 -- one bad clip never stops the run
-                reason = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+                reason = _failure_reason(err)
                 failed[s.id] = reason
                 log.warning("clip %r (%s) skipped: %s", s.id, s.describe(), reason)
                 log.debug("clip %r failed", s.id, exc_info=True)

@@ -104,3 +104,30 @@ def test_a_tiny_nerf_and_the_features_run_on_the_prepared_data(prepared, tmp_pat
     assert store is not None
     _, history = train_nerf(ds, profile.nerf, tmp_path / "nerf", progress=False)
     assert np.isfinite(history["final_val"]["psnr"]) and history["test_frames"] > 0
+
+
+@pytest.mark.slow
+def test_prepare_with_worker_processes_gives_the_same_tracks_and_reports_a_bad_clip(prepared, model_dir, tmp_path):
+    """--workers 2 tracks the clips in two processes: the same landmarks and 3DDFA_V2 alpha as one process; a video
+    without a face among them fails in its worker and is skipped with its reason, the others are prepared."""
+    import json
+
+    root = prepared.parent
+    audio = speech(SENTENCES[0])
+    write_mp4(tmp_path / "faceless.mp4", np.full((int(len(audio) / 16000 * 25), 256, 256, 3), 90, np.uint8), 25,
+              audio=audio)
+    argv = ["prepare", "video", "--emotion", "neutral", "--out", str(tmp_path / "data"), "--size", "128",
+            "--models", str(model_dir), "--no-progress", "--workers", "2"]
+    for i in range(len(SENTENCES)):
+        argv += ["--video", str(root / f"astro{i}.mp4"), "--transcript", str(root / f"astro{i}.txt")]
+    argv += ["--video", str(tmp_path / "faceless.mp4"), "--transcript", str(root / "astro0.txt")]
+    assert main(argv) == 0
+    one, two = ProcessedDataset(prepared), ProcessedDataset(tmp_path / "data")
+    assert [r.id for r in two.records] == [r.id for r in one.records]
+    for rec in one.records:
+        a, b = one.arrays(rec), two.arrays(rec)
+        np.testing.assert_allclose(b["landmarks"], a["landmarks"], atol=1e-3)
+        np.testing.assert_allclose(b["alpha"], a["alpha"], atol=1e-3)
+    failed = list((tmp_path / "data.work" / "failed").iterdir())
+    assert len(failed) == 1 and "faceless" in failed[0].name
+    assert "no face in" in json.loads(failed[0].read_text())["error"]
