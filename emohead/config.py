@@ -228,8 +228,8 @@ class NerfConfig:
     """Iterations between occupancy-grid refreshes; skipping starts after the first quarter (ours)."""
     patch_size: int = 0
     """Side of the rendered face patch for L_cord / L_shape; 0 = the analyser's input size (ours)."""
-    coord_backend: Literal["analyser", "clip"] = "analyser"
-    """E_I, E_T of L_cord (eq. 16): the face analyser's emotion embedding, or CLIP from clip_path (paper: RN50)."""
+    coord_backend: Literal["auto", "analyser", "tddfa", "clip"] = "auto"
+    """E_I, E_T of L_cord (eq. 16): auto = analyser (synthetic world) or tddfa (3DDFA_V2, real data); CLIP: paper."""
     clip_path: str = ""
     """Local folder of a transformers CLIPModel + tokenizer for coord_backend='clip' (ours; never downloaded)."""
     clip_prompt: str = "a photo of a {emotion} face"

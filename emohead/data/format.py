@@ -48,6 +48,9 @@ OPTIONAL_ARRAYS: dict[str, tuple[tuple[Any, ...], str]] = {
     "world_to_camera": ((4, 4), "f"),  # camera extrinsics (OpenCV axes)
 }
 
+SYNTHETIC_SOURCE = "synthetic"
+"""manifest ``source`` of the synthetic world; any other source holds recorded people (read by the real trackers)."""
+
 
 @dataclass(frozen=True)
 class ClipRecord:

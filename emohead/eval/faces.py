@@ -19,12 +19,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..data.format import SYNTHETIC_SOURCE
 from .result import EvalError, MetricResult
 
 log = logging.getLogger(__name__)
 
-SYNTHETIC_SOURCE = "synthetic"
-"""The manifest ``source`` written by ``emohead synth`` (:mod:`emohead.synth.corpus`); any other is recorded people."""
 EXPRESSION_RMSE = "EXP-RMSE (3DDFA)"
 """RMSE of 3DDFA_V2 expression alpha, generated vs real video (real data only; ours, no paper column)."""
 UNAVAILABLE: Mapping[str, str] = {

@@ -110,6 +110,19 @@ def resize_frames(images: np.ndarray, parsing: np.ndarray, size: int) -> tuple[n
     return x.permute(0, 2, 3, 1).numpy(), p.numpy()
 
 
+def frame_landmarks(ds: Any, frames: NerfFrames) -> np.ndarray:
+    """The dataset's 68 landmarks [N, 68, 2] of each of ``frames``, in its pixels (``frames.size``, centres at
+    integers)."""
+    out = np.empty((len(frames), 68, 2), np.float32)
+    per_clip: dict[str, np.ndarray] = {}
+    for k, (cid, i) in enumerate(zip(frames.clip_ids, frames.frame_index)):
+        if cid not in per_clip:
+            rec = ds.clip(cid)
+            per_clip[cid] = (ds.arrays(rec, ["landmarks"])["landmarks"] + 0.5) * (frames.size / rec.image_size) - 0.5
+        out[k] = per_clip[cid][int(i)]
+    return out
+
+
 def clip_camera(arrays: dict[str, np.ndarray], where: str) -> Camera:
     """The clip's camera from its intrinsics and (optional) world_to_camera arrays."""
     k = torch.as_tensor(np.asarray(arrays["intrinsics"], np.float32))

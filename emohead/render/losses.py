@@ -13,6 +13,11 @@ see :func:`patch_pixels`), not on scattered rays. Two backends give E_I and E_T 
   It plays the role CLIP plays in the paper, trained on the synthetic world's faces.
 * ``ClipCoordination``: a transformers ``CLIPModel`` from a local folder (the paper used RN50);
   E_I = the image embedding of the patch, E_T = the text embedding of ``prompt.format(emotion=...)``.
+* ``TddfaCoordination`` (recorded people, ``nerf.coord_backend`` "auto" on a prepared dataset): 3DDFA_V2, the
+  regressor that made their expression and shape data, replaces the analyser trained on synthetic faces. The patch
+  is a P x P grid over each frame's 3DDFA_V2 crop (its landmark policy); E_I is the network's pooled feature,
+  E_T(emo) the mean E_I of the person's real training frames with that tag, and beta^_id (L_shape) its 40 shape
+  parameters, compared with the dataset's beta_id (the median of 3DDFA_V2's per-frame shape).
 """
 from __future__ import annotations
 
@@ -160,3 +165,72 @@ class ClipCoordination:
 def _features(out) -> torch.Tensor:
     """get_*_features returns a tensor (transformers < 5) or an output object with pooler_output."""
     return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+class TddfaCoordination:
+    """L_cord and L_shape with 3DDFA_V2 (module docstring): one frame's patch is rendered over its own crop box."""
+
+    def __init__(self, tddfa, rois: torch.Tensor, image_size: int, patch: int, prototypes: torch.Tensor):
+        """tddfa: an :class:`emohead.tracking.tddfa.Tddfa`; rois [N, 4] (x0, y0, x1, y1) px of the N training frames;
+        image_size: their side; patch: P; prototypes [E, D]: E_T per tag."""
+        dev = prototypes.device
+        self.net = tddfa.net.to(dev).eval().requires_grad_(False)
+        self.mean = torch.as_tensor(tddfa.mean, dtype=torch.float32, device=dev)
+        self.std = torch.as_tensor(tddfa.std, dtype=torch.float32, device=dev)
+        self.rois, self.size, self.patch = rois.to(dev), int(image_size), int(patch)
+        self.prototypes = F.normalize(prototypes, dim=-1)
+
+    @classmethod
+    @torch.no_grad()
+    def from_frames(cls, tddfa, images: torch.Tensor, landmarks, tags: torch.Tensor, n_emotions: int, *,
+                    patch: int, per_tag: int = 64, device: torch.device | str = "cpu") -> "TddfaCoordination":
+        """From the real training frames uint8 [N, S, S, 3], their landmarks [N, 68, 2] (px) and tags [N]: each
+        frame's crop box, and E_T(emo) = the mean E_I of up to ``per_tag`` frames of each tag (tags without frames
+        get the mean over all)."""
+        import numpy as np
+
+        from ..tracking.tddfa import roi_box_from_landmarks
+
+        rois = torch.as_tensor(np.stack([roi_box_from_landmarks(lm) for lm in np.asarray(landmarks)]),
+                               dtype=torch.float32)
+        self = cls(tddfa, rois, images.shape[1], patch, torch.zeros(n_emotions, 1, device=device))
+        feats, seen = [], []
+        for tag in range(n_emotions):
+            idx = torch.nonzero(tags == tag).flatten()
+            idx = idx[torch.linspace(0, len(idx) - 1, min(per_tag, len(idx))).round().long()] if len(idx) else idx
+            for i in idx.tolist():
+                pix = self.patch_pixels(i).to(images.device)
+                real = images[i].reshape(-1, 3)[pix].to(device).float().div(255.0)
+                feats.append(self.analyse(real.view(1, patch, patch, 3).permute(0, 3, 1, 2))[0])
+                seen.append(tag)
+        h = torch.cat(feats)
+        tag_of = torch.as_tensor(seen, device=h.device)
+        sums = torch.zeros(n_emotions, h.shape[1], device=h.device).index_add_(0, tag_of, h)
+        counts = torch.zeros(n_emotions, device=h.device).index_add_(0, tag_of, torch.ones(len(h), device=h.device))
+        protos = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], h.mean(0))
+        self.prototypes = F.normalize(protos, dim=-1)
+        return self
+
+    def patch_pixels(self, frame: int) -> torch.Tensor:
+        """Flat pixel indices [P * P] of a P x P grid over frame ``frame``'s crop box (clamped to the image)."""
+        x0, y0, x1, y1 = self.rois[frame].tolist()
+        centres = (torch.arange(self.patch, device=self.rois.device, dtype=torch.float32) + 0.5) / self.patch
+        xs = (x0 + centres * (x1 - x0) - 0.5).round().long().clamp(0, self.size - 1)
+        ys = (y0 + centres * (y1 - y0) - 0.5).round().long().clamp(0, self.size - 1)
+        return (ys[:, None] * self.size + xs[None, :]).reshape(-1)
+
+    def analyse(self, patch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patches [B, 3, P, P] RGB in [0, 1] -> (E_I unit [B, D], beta^_id [B, 40]), differentiable: the network's
+        input as 3DDFA_V2 makes it (120 x 120, BGR, (x - 127.5) / 128), its params un-standardised."""
+        from ..tracking.tddfa import SIZE
+
+        x = F.interpolate(patch, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=True)
+        h = self.net.features((x.flip(1) * 255.0 - 127.5) / 128.0)
+        params = self.net.fc_param(h) * self.std + self.mean
+        return F.normalize(h, dim=-1), params[:, 12:52]
+
+    def image_embedding(self, patch: torch.Tensor) -> torch.Tensor:
+        return self.analyse(patch)[0]
+
+    def text_embedding(self, tags: torch.Tensor) -> torch.Tensor:
+        return self.prototypes[tags.to(self.prototypes.device)]

@@ -39,8 +39,8 @@ from ..training_loop import CheckpointedLoop, RunFolder
 from ..training_loop import fingerprint as run_fingerprint
 from .field import ExpressionField, render_rays
 from .frames import NerfDataError, NerfFrames, estimate_background, head_box, load_nerf_frames
-from .losses import (AnalyserCoordination, ClipCoordination, l_cord, l_photo, l_shape, nerf_loss, patch_pixels,
-                     psnr_from_mse)
+from .losses import (AnalyserCoordination, ClipCoordination, TddfaCoordination, l_cord, l_photo, l_shape, nerf_loss,
+                     patch_pixels, psnr_from_mse)
 from .model import NERF_META, NERF_WEIGHTS, HeadNerf, load_nerf, save_nerf
 from .occupancy import OccupancyGrid
 from .rays import pose_rays
@@ -213,9 +213,27 @@ def evaluate_nerf(nerf: HeadNerf, frames: NerfFrames, *, max_frames: int = 8, re
     return out
 
 
-def _coordination(cfg: NerfConfig, analyser: Any, table: RayTable, device: torch.device):
-    if cfg.coord_backend == "clip":
+def coord_backend(cfg: NerfConfig, ds: Any) -> str:
+    """The L_cord / L_shape backend a run uses: ``nerf.coord_backend``, with "auto" -> "analyser" on the synthetic
+    world and "tddfa" (3DDFA_V2) on recorded people (a prepared dataset)."""
+    from ..data.format import SYNTHETIC_SOURCE
+
+    if cfg.coord_backend != "auto":
+        return cfg.coord_backend
+    return "analyser" if ds.source == SYNTHETIC_SOURCE else "tddfa"
+
+
+def _coordination(backend: str, cfg: NerfConfig, analyser: Any, table: RayTable, device: torch.device, ds: Any,
+                  patch: int):
+    if backend == "clip":
         return ClipCoordination(cfg.clip_path, table.frames.emotions, prompt=cfg.clip_prompt, device=device)
+    if backend == "tddfa":
+        from ..tracking.tddfa import Tddfa
+        from .frames import frame_landmarks
+
+        return TddfaCoordination.from_frames(Tddfa(device=str(device)), table.frames.images,
+                                             frame_landmarks(ds, table.frames), table.frames.tags,
+                                             len(table.frames.emotions), patch=patch, device=device)
     return AnalyserCoordination.from_frames(analyser, table.frames.images, table.frames.tags,
                                             len(table.frames.emotions))
 
@@ -254,7 +272,8 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
     if speaker not in ds.speakers:
         raise NerfTrainingError(f"speaker {speaker!r} is not in {ds.root} (speakers: {list(ds.speakers)})")
     refine = cfg.refine_start < cfg.iterations
-    if refine and analyser is None and (cfg.coord_backend == "analyser" or cfg.lambda_shape > 0):
+    backend = coord_backend(cfg, ds)
+    if refine and analyser is None and (backend == "analyser" or (backend == "clip" and cfg.lambda_shape > 0)):
         raise NerfTrainingError("the refinement stage (nerf.refine_start < nerf.iterations) needs a face analyser "
                                 "for L_shape and the analyser L_cord backend: pass analyser=, or set "
                                 "nerf.refine_start=nerf.iterations to train with L_photo only")
@@ -279,10 +298,10 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
                     meta={"speaker": speaker, "fingerprint": fp, "seed": seed})
     # instant-ngp's Adam: betas (0.9, 0.99), eps 1e-15
     optimiser = torch.optim.Adam(field.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
-    coord = _coordination(cfg, analyser, table, device) if refine else None
     if analyser is not None:
         analyser.to(device).eval().requires_grad_(False)
     patch = cfg.patch_size or (analyser.input_size if analyser is not None else 64)
+    coord = _coordination(backend, cfg, analyser, table, device, ds, patch) if refine else None
     crop_box = tuple(analyser.hparams["crop_box"]) if analyser is not None else None
     patch_idx = patch_pixels(train_frames.size, crop_box, patch, device)
     history: dict[str, Any] = {"iteration": [], "loss": [], "l_photo": [], "l_cord": [], "l_shape": [],
@@ -290,7 +309,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
                                "grid_occupancy": [],
                                "seconds": 0.0, "fingerprint": fp, "speaker": speaker, "train_frames": len(train_frames),
                                "test_frames": len(test_frames), "image_size": train_frames.size,
-                               "coord_backend": cfg.coord_backend if refine else None, "patch_size": patch,
+                               "coord_backend": backend if refine else None, "patch_size": patch,
                                "refine_start": cfg.refine_start if refine else None}
     start = 0
     ckpt = run.read_checkpoint(map_location=device)
@@ -325,12 +344,18 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         patch_photo = cord = shape = None
         if it >= cfg.refine_start and refine:                                  # eq. 16 on one rendered face patch
             fi = torch.randint(0, len(train_frames), (1,), generator=gen, device=device)
-            pout, ptarget = render_training_rays(field, table, fi.expand(patch_idx.numel()), patch_idx,
+            pix = coord.patch_pixels(int(fi)) if isinstance(coord, TddfaCoordination) else patch_idx
+            pout, ptarget = render_training_rays(field, table, fi.expand(pix.numel()), pix,
                                                  cfg.samples_per_ray, gen, use_grid)
             image = pout.rgb.view(1, patch, patch, 3).permute(0, 3, 1, 2)      # [1, 3, P, P]
             patch_photo = l_photo(pout.rgb, ptarget)
-            cord = l_cord(coord.image_embedding(image), coord.text_embedding(table.frames.tags[fi]))
-            if analyser is not None:
+            if isinstance(coord, TddfaCoordination):                           # recorded people: 3DDFA_V2
+                e_i, beta = coord.analyse(image)
+                cord = l_cord(e_i, coord.text_embedding(table.frames.tags[fi]))
+                shape = l_shape(beta, table.frames.beta_id.to(device))
+            else:
+                cord = l_cord(coord.image_embedding(image), coord.text_embedding(table.frames.tags[fi]))
+            if analyser is not None and not isinstance(coord, TddfaCoordination):
                 size = analyser.input_size
                 crop = torch.nn.functional.interpolate(image, size=(size, size), mode="bilinear",
                                                        align_corners=False, antialias=True)

@@ -28,6 +28,6 @@ _EXPORTS = {
     "tddfa": ("Tddfa", "TddfaResult", "euler_from_rotation", "roi_box_from_bbox", "roi_box_from_landmarks"),
     "smoothing": ("interpolate_missing", "moving_average", "smooth_boxes"),
     "tracker": ("FaceTrack", "FaceTracker", "NoFaceError", "head_mask"),
-    "crosscheck": ("expression_r2",),
+    "crosscheck": ("expression_r2", "tddfa_alpha_of_clips"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

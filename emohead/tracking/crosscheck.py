@@ -45,3 +45,49 @@ def expression_r2(tddfa_alpha: np.ndarray, generator_alpha: np.ndarray, *, test_
     mu, sd = x[~test].mean(0), x[~test].std(0) + 1e-12
     model = Ridge(alpha=ridge).fit((x[~test] - mu) / sd, y[~test])
     return np.asarray(r2_score(y[test], model.predict((x[test] - mu) / sd), multioutput="raw_values"), np.float64)
+
+
+MIN_SIZE = 256
+"""Frames smaller than this are upscaled first: BlazeFace (short range) needs a face of about 100 px or more."""
+
+_TRACKERS: dict[str, object] = {}
+"""This process's FaceTracker per model folder (a worker tracks several clips with one)."""
+
+
+def _tracker(model_dir: str | None):
+    from .tracker import FaceTracker
+
+    if str(model_dir) not in _TRACKERS:
+        _TRACKERS[str(model_dir)] = FaceTracker(model_dir, progress=False)
+    return _TRACKERS[str(model_dir)]
+
+
+def _alpha_of_clip(ds, clip_id: str, min_size: int, model_dir: str | None) -> np.ndarray | str:
+    """A job: 3DDFA_V2 alpha [T, 10] of one clip's frames, or why it has none (a string: no face)."""
+    from skimage.transform import resize
+
+    from .tracker import NoFaceError
+
+    frames = ds.frames(clip_id)
+    if frames.shape[1] < min_size:
+        frames = (resize(frames, (len(frames), min_size, min_size, 3), order=1, anti_aliasing=False) * 255
+                  ).round().astype(np.uint8)
+    try:
+        return np.asarray(_tracker(model_dir).track(frames, name=clip_id).alpha, np.float32)
+    except NoFaceError as err:
+        return str(err)
+
+
+def tddfa_alpha_of_clips(ds, clip_ids, *, workers: int = 1, min_size: int = MIN_SIZE, model_dir=None,
+                         progress: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """3DDFA_V2 alpha [T, 10] of each clip of a ProcessedDataset (the whole FaceTracker on its frames, upscaled to
+    ``min_size`` px when smaller), up to ``workers`` clips at once in worker processes (:mod:`emohead.workers`).
+    Returns ({clip id: alpha}, {clip id: why it was skipped}) in the order of ``clip_ids``."""
+    from ..workers import Job, run_jobs
+
+    model = None if model_dir is None else str(model_dir)
+    out = run_jobs([Job(c, _alpha_of_clip, (ds, c, min_size, model)) for c in clip_ids], workers,
+                   desc="3DDFA_V2 on clips", progress=progress)
+    alphas = {c: v for c, v in out.items() if not isinstance(v, str)}
+    skipped = {c: v for c, v in out.items() if isinstance(v, str)}
+    return alphas, skipped

@@ -96,7 +96,7 @@ def test_a_tiny_nerf_and_the_features_run_on_the_prepared_data(prepared, tmp_pat
     from emohead.render.training import train_nerf
 
     ds = ProcessedDataset(prepared)
-    profile = load_profile("smoke", {"nerf.iterations": 8, "nerf.refine_start": 8, "nerf.image_size": 64,
+    profile = load_profile("smoke", {"nerf.iterations": 8, "nerf.refine_start": 5, "nerf.image_size": 64,
                                      "nerf.hash_levels": 4, "nerf.hash_log2_size": 10, "nerf.max_resolution": 64,
                                      "nerf.hidden": 16, "nerf.rays_per_batch": 128, "nerf.samples_per_ray": 8,
                                      "nerf.grid_resolution": 8, "nerf.grid_every": 2, "nerf.max_frames": 40})
@@ -104,6 +104,35 @@ def test_a_tiny_nerf_and_the_features_run_on_the_prepared_data(prepared, tmp_pat
     assert store is not None
     _, history = train_nerf(ds, profile.nerf, tmp_path / "nerf", progress=False)
     assert np.isfinite(history["final_val"]["psnr"]) and history["test_frames"] > 0
+    # the refinement stage (L_cord, L_shape) reads the rendered face with 3DDFA_V2 on recorded people: no analyser
+    assert history["coord_backend"] == "tddfa"
+    cord, shape = np.array(history["l_cord"], float), np.array(history["l_shape"], float)
+    assert np.isfinite(cord[-1]) and np.isfinite(shape[-1]) and shape[-1] > 0
+
+
+def test_tddfa_coordination_reads_a_real_face_as_3ddfa_does(prepared):
+    """On the prepared astronaut frames, TddfaCoordination's beta^_id of a frame's patch (its crop box sampled at
+    P x P, resized to 120) is close to the dataset's beta_id (3DDFA_V2's median shape from the full-size video),
+    much closer than a blank patch's; E_T of the frames' tag is near their own E_I."""
+    import torch
+
+    from emohead.render.frames import frame_landmarks, load_nerf_frames
+    from emohead.render.losses import TddfaCoordination
+    from emohead.tracking.tddfa import Tddfa
+
+    ds = ProcessedDataset(prepared)
+    frames = load_nerf_frames(ds, "person", "train", image_size=128)
+    coord = TddfaCoordination.from_frames(Tddfa(), frames.images, frame_landmarks(ds, frames), frames.tags,
+                                          len(frames.emotions), patch=96, per_tag=8)
+    pix = coord.patch_pixels(0)
+    real = frames.images[0].reshape(-1, 3)[pix].float().div(255).view(1, 96, 96, 3).permute(0, 3, 1, 2)
+    e_i, beta = coord.analyse(real)
+    _, blank_beta = coord.analyse(torch.full_like(real, 0.5))
+    truth = frames.beta_id
+    err, blank_err = float((beta[0] - truth).norm()), float((blank_beta[0] - truth).norm())
+    assert err < 0.5 * blank_err, (err, blank_err)
+    sim = float(e_i[0] @ coord.text_embedding(frames.tags[:1])[0])
+    assert sim > 0.9, sim
 
 
 @pytest.mark.slow
@@ -131,3 +160,19 @@ def test_prepare_with_worker_processes_gives_the_same_tracks_and_reports_a_bad_c
     failed = list((tmp_path / "data.work" / "failed").iterdir())
     assert len(failed) == 1 and "faceless" in failed[0].name
     assert "no face in" in json.loads(failed[0].read_text())["error"]
+
+
+@pytest.mark.slow
+def test_tddfa_alpha_of_clips_is_the_same_in_worker_processes(prepared):
+    """Notebook 01's cross-check helper: 3DDFA_V2 alpha of a dataset's clips (128 px frames upscaled to 256), the same
+    from two worker processes as here, one [T, 10] array per clip."""
+    from emohead.tracking import tddfa_alpha_of_clips
+
+    ds = ProcessedDataset(prepared)
+    ids = [r.id for r in ds.records]
+    here, skipped_here = tddfa_alpha_of_clips(ds, ids, workers=1)
+    there, skipped_there = tddfa_alpha_of_clips(ds, ids, workers=2)
+    assert skipped_here == skipped_there == {} and list(here) == list(there) == ids
+    for c in ids:
+        assert here[c].shape == (ds.clip(c).n_frames, 10) and np.isfinite(here[c]).all()
+        np.testing.assert_allclose(there[c], here[c], atol=1e-3)
