@@ -338,7 +338,8 @@ def _build_profiles() -> dict[str, Profile]:
         # One H200-class GPU: all seven notebooks from an empty run folder in well under 25 minutes, none over 9
         # (issue 22; the times of the committed run are in reports/gpu/summary.md). The notebooks train 11
         # audio-expression models (03: the loss and rho ablations; 05: the architecture ablations and sweeps) and
-        # 2 NeRFs (04: full; 05: [z; alpha] codes), so those budgets set the run's length. Sized to what one
+        # 2 NeRFs (04: full; 05: [z; alpha] codes), so those budgets set the run's length; the models that do not
+        # depend on each other train side by side in 6 processes (emohead/workers.py). Sized to what one
         # session's GPU time holds; `paper` has the paper's budgets (summary.md prices them from measured rates).
         "gpu": _profile(
             "gpu", "cuda", workers=6,
