@@ -11,6 +11,7 @@
 # EMOHEAD_SOURCE_COMMIT (the commit of this tree, recorded in reference.json; the copy has no .git).
 set -euo pipefail
 OUT_DIR=${GPU_RUN_OUT:-/tmp/gpu}
+PROFILE=${GPU_RUN_PROFILE:-gpu}        # smoke: a rehearsal of these commands on any machine
 LOG=${OUT_DIR}.log
 RC=${OUT_DIR}.rc
 
@@ -20,7 +21,7 @@ case "${1:-}" in
     cp -r "$PWD" /tmp/src
     cd /tmp/src
     export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}/tmp/src" PYTHONUNBUFFERED=1
-    setsid nohup bash -c "python3 -m emohead reproduce --profile gpu --out '$OUT_DIR' --update-reference \
+    setsid nohup bash -c "python3 -m emohead reproduce --profile '$PROFILE' --out '$OUT_DIR' --update-reference \
         > '$LOG' 2>&1; echo \$? > '$RC'" > /dev/null 2>&1 < /dev/null &
     sleep 5
     echo "started: log $LOG"
