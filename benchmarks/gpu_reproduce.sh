@@ -4,6 +4,7 @@
 #   bash benchmarks/gpu_reproduce.sh start        # copy this tree to /tmp/src, start the run in the background
 #   bash benchmarks/gpu_reproduce.sh wait [S]     # wait up to S seconds (default 560); print progress; when the run
 #                                                 # has ended, pack /tmp/gpu (without run/) into $OUT/gpu.tgz.*
+#                                                 # (still running: what is there so far into $OUT/partial.tgz.*)
 #
 # `start` runs `emohead reproduce --profile gpu --out /tmp/gpu --update-reference` in a new process session
 # (setsid), so it runs on between commands as long as the machine is held; each `wait` is one short command.
@@ -38,7 +39,13 @@ case "${1:-}" in
         | split -b 15m - "$OUT/gpu.tgz."
       ls -la "$OUT"
     else
-      echo "still running after this wait"
+      # still running: pack what is complete so far too, so a machine taken back mid-run still leaves the finished
+      # notebooks (the next wait's pack replaces this one)
+      echo "still running after this wait; packing the notebooks complete so far"
+      cp "$LOG" "${OUT:?}/reproduce.log"
+      tar --exclude=run --exclude=run.lock -czf - -C "$(dirname "$OUT_DIR")" "$(basename "$OUT_DIR")" \
+        | split -b 15m - "$OUT/partial.tgz."
+      ls -la "$OUT"
     fi
     ;;
   *)
