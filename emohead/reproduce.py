@@ -455,7 +455,8 @@ def _update_upstream_records(out_dir: Path, upstream: Sequence[str], run_id: str
 def _git_state(folder: Path) -> dict[str, Any]:
     """{"commit": HEAD or None, "dirty": uncommitted changes to tracked files (or None)} of the repository.
 
-    Outside a git checkout the commit is read from ``$EMOHEAD_SOURCE_COMMIT`` (40 hex digits) and "dirty" is None.
+    Outside a git checkout the commit is read from ``$EMOHEAD_SOURCE_COMMIT`` (40 hex digits; anything else is refused
+    with a ReproduceError) and "dirty" is None.
     """
     cwd = next((p for p in (folder, *folder.parents) if p.is_dir()), Path.cwd())
     try:
@@ -466,7 +467,10 @@ def _git_state(folder: Path) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         # a copy of the tree without .git (a remote GPU machine): the commit it was copied from, if the caller says
         given = os.environ.get(SOURCE_COMMIT_ENV, "").strip()
-        return {"commit": given if re.fullmatch(r"[0-9a-f]{40}", given) else None, "dirty": None}
+        if given and not re.fullmatch(r"[0-9a-f]{40}", given):     # refused before any notebook runs
+            raise ReproduceError(f"${SOURCE_COMMIT_ENV}={given!r} is not a commit: give all 40 hex digits "
+                                 "(git rev-parse HEAD), or leave it unset to record no commit")
+        return {"commit": given or None, "dirty": None}
     return {"commit": commit or None, "dirty": bool(status.strip())}
 
 

@@ -256,9 +256,11 @@ def test_a_tree_without_git_records_the_commit_it_is_told(tmp_path, artifact_boo
     reproduce("smoke", tmp_path / "a", notebooks_dir=books, update_reference=True)
     record = json.loads((tmp_path / "a" / "reference.json").read_text())
     assert record["commit"] == sha and record["uncommitted_changes"] is None
-    monkeypatch.setenv("EMOHEAD_SOURCE_COMMIT", "HEAD; rm -rf /")
-    reproduce("smoke", tmp_path / "b", notebooks_dir=books, update_reference=True)
-    assert json.loads((tmp_path / "b" / "reference.json").read_text())["commit"] is None
+    for bad in ("HEAD; rm -rf /", sha[:7]):          # a short sha too: refused before any notebook runs, naming it
+        monkeypatch.setenv("EMOHEAD_SOURCE_COMMIT", bad)
+        with pytest.raises(ReproduceError, match=r"EMOHEAD_SOURCE_COMMIT=.*40 hex digits"):
+            reproduce("smoke", tmp_path / "b", notebooks_dir=books, update_reference=True)
+        assert not list((tmp_path / "b").glob("*.ipynb")) and not (tmp_path / "b" / "reference.json").exists()
 
 
 # --------------------------------------------------------------------------------------------
