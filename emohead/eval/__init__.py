@@ -9,7 +9,8 @@ the frames instead (landmarks, 3DDFA_V2 alpha), and AUE / ER are reported as una
 from emohead._lazy import lazy_exports
 
 _EXPORTS = {
-    "faces": ("EXPRESSION_RMSE", "TrackerFaces", "expression_rmse", "real_faces"),
+    "faces": ("EXPRESSION_RMSE", "TrackerFaces", "expression_rmse", "finite_correlation", "hyperplane_verdict",
+        "mouth_openness", "read_mouth_openness", "real_faces"),
     "frechet": ("ANALYSER_FD_NAME", "FID_NAME", "feature_frechet_distance", "frechet_distance",
         "frechet_distance_sqrtm", "image_frechet_distance", "load_inception"),
     "metrics": ("au_error", "emotion_recognition", "face_lmd", "landmark_distance", "mouth_lmd", "psnr", "ssim"),

@@ -99,6 +99,50 @@ class TrackerFaces:
                            np.asarray(track.found, bool))
 
 
+def mouth_openness(reading: FaceReading) -> np.ndarray:
+    """Inner-lip MAR [T] of a reading's 68 landmarks (NaN in the frames of a video with no face at all)."""
+    from ..tracking.landmarks68 import mouth_aspect_ratio
+
+    return mouth_aspect_ratio(reading.landmarks)
+
+
+def read_mouth_openness(frames: np.ndarray, reader: Any, *, name: str, device: str = "cpu") -> np.ndarray:
+    """Inner-lip MAR [T] of frames uint8 [T, S, S, 3] as an evaluator reads it: ``reader`` a :class:`TrackerFaces`
+    (recorded people; NaN where no face was read) or the synthetic world's face analyser (a FaceAnalyser)."""
+    if isinstance(reader, TrackerFaces):
+        return mouth_openness(reader.read(frames, name=name))
+    from ..analyser import analyse_frames
+    from ..face.mar import mouth_aspect_ratio
+
+    return mouth_aspect_ratio(analyse_frames(reader, frames, device=device).landmarks)
+
+
+def hyperplane_verdict(planes: Any, alpha: np.ndarray) -> int | None:
+    """The emotion (index into ``planes.emotions``) whose hyperplane's decision value, averaged over the frames,
+    is largest: a real-data judge of a rendered expression. None when no frame holds a face.
+
+    planes: the :class:`~emohead.emotion.EmotionHyperplanes` fitted on the dataset's 3DDFA_V2 alpha; alpha [N, m]:
+    3DDFA_V2 read from N frames (rows with NaN, frames without a face, are left out).
+    """
+    alpha = np.asarray(alpha, np.float64)
+    if alpha.ndim != 2 or alpha.shape[1] != planes.dims:
+        raise EvalError(f"alpha must be [N, {planes.dims}] to match the hyperplanes, got {list(alpha.shape)}")
+    seen = alpha[np.isfinite(alpha).all(1)]
+    return int(np.argmax(planes.decision(seen).mean(0))) if len(seen) else None
+
+
+def finite_correlation(a: np.ndarray, b: np.ndarray, *, min_frames: int = 3) -> float | None:
+    """Pearson correlation of a [T] and b [T] over the frames where both are finite (a reader that found no face
+    gives NaN); None with fewer than ``min_frames`` such frames or a constant side."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise EvalError(f"a and b must be equal [T] arrays, got {list(a.shape)} and {list(b.shape)}")
+    both = np.isfinite(a) & np.isfinite(b)
+    if both.sum() < min_frames or a[both].std() == 0 or b[both].std() == 0:
+        return None
+    return float(np.corrcoef(a[both], b[both])[0, 1])
+
+
 def expression_rmse(pred: Any, real: Any) -> MetricResult:
     """EXP-RMSE: sqrt(mean over frames and dims of (alpha_pred - alpha_real)^2); pred, real [N, 10] 3DDFA_V2 alpha."""
     p, r = np.asarray(pred, np.float64), np.asarray(real, np.float64)
@@ -110,4 +154,4 @@ def expression_rmse(pred: Any, real: Any) -> MetricResult:
 
 
 __all__ = ["EXPRESSION_RMSE", "SYNTHETIC_SOURCE", "UNAVAILABLE", "FaceReading", "TrackerFaces", "expression_rmse",
-           "is_available", "real_faces", "unavailable"]
+           "finite_correlation", "hyperplane_verdict", "is_available", "mouth_openness", "read_mouth_openness", "real_faces", "unavailable"]
