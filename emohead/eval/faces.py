@@ -154,4 +154,5 @@ def expression_rmse(pred: Any, real: Any) -> MetricResult:
 
 
 __all__ = ["EXPRESSION_RMSE", "SYNTHETIC_SOURCE", "UNAVAILABLE", "FaceReading", "TrackerFaces", "expression_rmse",
-           "finite_correlation", "hyperplane_verdict", "is_available", "mouth_openness", "read_mouth_openness", "real_faces", "unavailable"]
+           "finite_correlation", "hyperplane_verdict", "is_available", "mouth_openness", "read_mouth_openness",
+           "real_faces", "unavailable"]

@@ -74,7 +74,9 @@ take 0.927 ms, i.e. 1.13 G points/s before any arithmetic, the [L, N, F] -> [N, 
 fold; on camera rays with 64 samples (the renderer's and trainer's order) they allow 0.76-0.78 G points/s. Going
 past that needs fewer atomic adds at the fine levels, e.g. sorting a block's points by cell so that samples of
 neighbouring rays merge too (counted on the CPU in blocks of 256 points of the camera patch: distinct rows per
-corner reference, summed over the 16 levels, 8.6, against 13.8 runs per point; 16 = no reuse). Not done.
+corner reference, summed over the 16 levels, 8.6, against 13.8 runs per point; 16 = no reuse). Not done:
+benchmarks/hashgrid_reuse.py counts how far merging inside a block could go on each point set; on the trainer's
+random-pixel batches even merging every shared row leaves a modelled ceiling of 0.91 (docs/performance.md).
 
 Float32 only. No gradient w.r.t. the input points (a NeRF does not need it); the autograd function
 returns None for x. Kernels are compiled at first use; when ``TRITON_INTERPRET=1`` and the tensors
