@@ -13,6 +13,9 @@ the atomic-add "units" per point (one unit = one point's 8 corner adds at one le
 - rows: distinct corner vertices in a block / 8 (merging every shared corner row: the bound for any merging
   inside a block).
 
+A fifth point set, random 4 x 4 pixel tiles (``tile_points``), shows what a trainer sampling tiles instead of single
+random pixels would give its backward.
+
 Counts are exact (numpy, no GPU). The "ceiling" columns turn them into G points/s with a two-term model of the
 H200's memory system fitted to two measured memory-ceiling rows (reports/benchmarks/hashgrid_speed_gpu_aggregated.json):
 time per point = g + a * units, with the per-corner design's ceiling on uniform points (units 16) and the aggregated
@@ -57,6 +60,34 @@ def merge_units(x: np.ndarray, resolutions, block: int) -> dict[str, float]:
     return {k: v / n for k, v in units.items()}
 
 
+def tile_points(n_points: int, gen: torch.Generator, tile: int = 4, samples: int = 64, image: int = 512,
+                distance: float = 2.5) -> torch.Tensor:
+    """[n_points, 3] samples along the rays of random tile x tile pixel tiles (rays row-major within a tile, tiles one
+    after another): the order a trainer that samples tiles instead of single pixels would feed. Same camera and
+    stratified sampling as hashgrid_speed.camera_points; only tiles whose rays all meet the cube are kept."""
+    n_rays = -(-n_points // samples)
+    centre, back = torch.full((3,), 0.5), torch.tensor([0.35, -0.25, 1.0])
+    back = back / back.norm()
+    origin = centre + distance * back
+    right = torch.linalg.cross(torch.tensor([0.0, 1.0, 0.0]), back)
+    right = right / right.norm()
+    up = torch.linalg.cross(back, right)
+    focal = image * distance
+    n_tiles = 4 * -(-n_rays // (tile * tile))                               # spares for the tiles that miss
+    ox, oy = ((torch.rand(2, n_tiles, generator=gen) - 0.5) * image * 0.8).unbind(0)
+    jj, ii = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="xy")
+    px = (ox[:, None] + jj.reshape(-1)[None]).reshape(-1)
+    py = (oy[:, None] + ii.reshape(-1)[None]).reshape(-1)
+    d = (px[:, None] * right + py[:, None] * up - focal * back) / focal     # [tiles * tile^2, 3]
+    t0, t1 = (0.0 - origin) / d, (1.0 - origin) / d
+    near, far = torch.minimum(t0, t1).amax(-1), torch.maximum(t0, t1).amin(-1)
+    keep = (far > near).reshape(-1, tile * tile).all(1).repeat_interleave(tile * tile)
+    d, near, far = d[keep][:n_rays], near[keep][:n_rays], far[keep][:n_rays]
+    u = (torch.arange(samples) + torch.rand(d.shape[0], samples, generator=gen)) / samples
+    t = near[:, None] + u * (far - near)[:, None]
+    return (origin + t[..., None] * d[:, None, :]).reshape(-1, 3)[:n_points].clamp(0.0, 1.0)
+
+
 def ceiling_model(measured: dict) -> tuple[float, float]:
     """(g, a) in ns per point from the measured ceilings: per-corner on uniform (16 units), aggregated on segments."""
     t_uniform = 1.0 / measured["per_corner_uniform"]                 # ns per point = 1 / (G points/s)
@@ -78,6 +109,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     resolutions = level_resolutions(16, 16, 2048)
     sets = point_sets(args.points, torch.Generator().manual_seed(0))
+    sets["camera, random 4x4 pixel tiles, 64 samples"] = tile_points(args.points, torch.Generator().manual_seed(0))
     rows, per_set = [], {}
     for name, pts in sets.items():
         x = pts.numpy().astype(np.float64)
