@@ -51,6 +51,14 @@ def _mlp_of_parts(mlp: nn.Sequential, parts: list[torch.Tensor]) -> torch.Tensor
     return h
 
 
+def density_activation(raw: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """sigma [N] = exp(raw) (truncated at exp(15), instant-ngp's activation) inside the head box, 0 outside.
+
+    raw [N]: the density MLP's first output (any float dtype; computed in float32, since exp(15) overflows fp16).
+    """
+    return torch.exp(raw.float().clamp(max=15.0)) * inside
+
+
 def direction_encoding(d: torch.Tensor) -> torch.Tensor:
     """Real spherical harmonics up to degree 2 of unit directions d [N, 3] -> [N, 9] (view dependence)."""
     x, y, z = d.unbind(-1)
@@ -103,9 +111,7 @@ class ExpressionField(nn.Module):
         code = self._check(x, code, values=check)
         u, inside = self.normalise(x)
         h = _mlp_of_parts(self.density_mlp, [self.encoder(u, check=check), code])
-        # truncated exp activation (instant-ngp); in float32 also under fp16 autocast (exp(15) overflows fp16)
-        sigma = torch.exp(h[:, 0].float().clamp(max=15.0)) * inside
-        return sigma, h[:, 1:]
+        return density_activation(h[:, 0], inside), h[:, 1:]
 
     def color(self, x: torch.Tensor, d: torch.Tensor, code: torch.Tensor,
               features: torch.Tensor | None = None, *, check: bool = True, encoded_d: bool = False) -> torch.Tensor:
@@ -122,16 +128,18 @@ class ExpressionField(nn.Module):
 
 def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, background: torch.Tensor, *,
                 n_samples: int = 64, stratified: bool = False, generator: torch.Generator | None = None,
-                grid=None) -> RenderedRays:
+                grid=None, check_codes: bool = True) -> RenderedRays:
     """Volume-render rays [R] through ``field`` with expression codes [R, m] (or one [m]); rays that miss the
     head box show ``background`` ([R, 3] or [3]). With an OccupancyGrid ``grid``, samples in empty cells are
-    skipped (density 0, the field is not evaluated there)."""
+    skipped (density 0, the field is not evaluated there). ``check_codes=False`` skips the NaN test of the codes
+    (it waits for the GPU; the trainer checks its codes once). Densities and colours are composited in float32,
+    also when the field runs under fp16 autocast."""
     n = rays.origins.shape[0]
     s = sample_along_rays(rays.near, rays.far, n_samples, stratified=stratified, generator=generator)   # [R, S]
     pts = rays.origins[:, None] + s[..., None] * rays.directions[:, None]                              # [R, S, 3]
     dirs = rays.directions[:, None].expand(-1, n_samples, -1)
     codes = code.expand(n, -1) if code.dim() == 1 else code
-    if not torch.isfinite(codes).all():                      # checked once here, not in every field call
+    if check_codes and not torch.isfinite(codes).all():      # checked once here, not in every field call
         raise FieldInputError("expression code contains NaN or inf")
     codes = codes[:, None].expand(-1, n_samples, -1).reshape(n * n_samples, -1)
     flat = pts.reshape(-1, 3)
@@ -144,6 +152,7 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
     if kidx.numel():
         sig_k, geo = field.density(flat[kidx], codes[kidx], check=False)
         sigma = sigma.index_put((kidx,), sig_k)
-        rgb = rgb.index_put((kidx,), field.color(flat[kidx], dirs.reshape(-1, 3)[kidx], codes[kidx], geo, check=False))
+        col = field.color(flat[kidx], dirs.reshape(-1, 3)[kidx], codes[kidx], geo, check=False)
+        rgb = rgb.index_put((kidx,), col.float())
     sigma = sigma.reshape(n, n_samples)
     return composite(sigma, rgb.reshape(n, n_samples, 3), s, rays.far, background)

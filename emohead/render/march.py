@@ -18,10 +18,11 @@ the H x W x S samples.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
-from .field import direction_encoding
+from .field import density_activation, direction_encoding
 from .rays import HeadRays, sample_along_rays
 from .volume import RenderedRays
 
@@ -46,8 +47,9 @@ def march_rays(field, rays: HeadRays, code: torch.Tensor, background: torch.Tens
     dropped, and each remaining ray marches from its first occupied sample to its last (empty samples add exactly
     nothing, so only the summation order differs). Off by default: on the H200 benchmark's head it sent as many
     points to the field (nearly every ray that meets the box meets the head) and ran 3-5 % slower.
-    precision: the MLPs' matrix products in 'fp32', 'tf32' (TensorFloat-32) or 'fp16' (autocast; densities and
-    colours still leave as float32): on CUDA only, a CPU always computes in float32.
+    precision: the MLPs' matrix products in 'fp32', 'tf32' (TensorFloat-32), 'fp16' (autocast; densities and
+    colours still leave as float32) or 'fused' (fp16 in one Triton kernel per MLP, ``mlp_triton.py``): on CUDA
+    only, a CPU computes in float32 ('fused' runs its kernels in Triton's CPU interpreter when TRITON_INTERPRET=1).
     stats: a dict that receives counts (rays, rays_hit, lookups, density_points, color_points, chunks).
     """
     if precision not in PRECISIONS:
@@ -62,13 +64,14 @@ def march_rays(field, rays: HeadRays, code: torch.Tensor, background: torch.Tens
     frac = _sample_fractions(n_samples, dev)                                  # [S + 1]
     counts = {"rays": n, "rays_hit": hit.numel(), "lookups": 0, "density_points": 0, "color_points": 0,
               "chunks": 0} if stats is not None else None
+    mlps = _fused_mlps(field, precision, dev)
     with _mlp_precision(precision, dev):
         if grid is not None and skip_empty:
             rgb_h, depth_h, trans_h = _march_occupied(field, grid, o, d, near, far, span, codes, frac, n_samples,
-                                                      step, min_transmittance, min_weight, counts)
+                                                      step, min_transmittance, min_weight, counts, mlps)
         else:
             rgb_h, depth_h, trans_h = _march_all(field, grid, o, d, near, far, span, codes, frac, n_samples,
-                                                 step, min_transmittance, min_weight, counts)
+                                                 step, min_transmittance, min_weight, counts, mlps)
     if counts is not None:
         stats.update({k: int(v) for k, v in counts.items()})
     rgb = torch.zeros(n, 3, device=dev)
@@ -80,13 +83,27 @@ def march_rays(field, rays: HeadRays, code: torch.Tensor, background: torch.Tens
                         weights=torch.empty(n, 0, device=dev))
 
 
-PRECISIONS = ("fp32", "tf32", "fp16")
+PRECISIONS = ("fp32", "tf32", "fp16", "fused")
+
+
+def _fused_mlps(field, precision: str, device: torch.device):
+    """The field's weights packed for the fused kernels when ``precision='fused'`` can run here, else None."""
+    if precision != "fused":
+        return None
+    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") != "1":
+        return None                                       # a CPU computes in float32, as for 'fp16'
+    from .mlp_triton import FusedMlps                     # imports triton: only when asked for
+
+    reason = FusedMlps.supports(field)
+    if reason is not None:
+        raise ValueError(f"precision='fused': {reason}; use precision='fp16'")
+    return FusedMlps.from_field(field)
 
 
 @contextlib.contextmanager
 def _mlp_precision(precision: str, device: torch.device):
     """The MLPs' matmul precision for the duration of a march (only on CUDA; a CPU always computes in float32)."""
-    if device.type != "cuda" or precision == "fp32":
+    if device.type != "cuda" or precision in ("fp32", "fused"):
         yield
     elif precision == "tf32":
         before = torch.backends.cuda.matmul.allow_tf32
@@ -100,15 +117,20 @@ def _mlp_precision(precision: str, device: torch.device):
             yield
 
 
-def _field_step(field, pts, codes, ray_of, sh, kidx, deltas, trans_before, rgb_h, min_weight, counts):
+def _field_step(field, pts, codes, ray_of, sh, kidx, deltas, trans_before, rgb_h, min_weight, counts, mlps=None):
     """Densities at the samples ``kidx`` of a [C, A] chunk -> weights [C, A]; adds their colour into rgb_h (eq. 11-12).
 
+    mlps: a ``FusedMlps`` of the field (fused kernels), or None (the field's own MLPs).
     Returns (w [C, A], alpha [C, A], T_k [C, A]).
     """
     c = deltas.shape[0]
     sigma = torch.zeros(pts.shape[0], device=pts.device)
     geo = None
-    if kidx.numel():
+    if kidx.numel() and mlps is not None:
+        u, inside = field.normalise(pts[kidx])
+        geo = mlps.density(field.encoder(u, check=False), codes, ray_of[kidx])         # [K, 1 + G] fp16
+        sigma[kidx] = density_activation(geo[:, 0], inside)
+    elif kidx.numel():
         sig_k, geo = field.density(pts[kidx], codes[ray_of[kidx]], check=False)
         sigma[kidx] = sig_k.float()
     alpha = 1.0 - torch.exp(-sigma.view(c, -1) * deltas)                       # eq. 12
@@ -119,7 +141,10 @@ def _field_step(field, pts, codes, ray_of, sh, kidx, deltas, trans_before, rgb_h
         sel = (w.reshape(-1)[kidx] > min_weight).nonzero()[:, 0]
         if sel.numel():
             cidx, rays_c = kidx[sel], ray_of[kidx[sel]]
-            col = field.color(pts[cidx], sh[rays_c], codes[rays_c], geo[sel], check=False, encoded_d=True)
+            if mlps is not None:                                              # geo rows and per-ray rows by index
+                col = mlps.color(geo, sel, sh, codes, rays_c)
+            else:
+                col = field.color(pts[cidx], sh[rays_c], codes[rays_c], geo[sel], check=False, encoded_d=True)
             rgb_h.index_add_(0, rays_c, w.reshape(-1)[cidx, None] * col.float())   # eq. 11
             if counts is not None:
                 counts["color_points"] += sel.numel()
@@ -129,7 +154,7 @@ def _field_step(field, pts, codes, ray_of, sh, kidx, deltas, trans_before, rgb_h
 
 
 def _march_all(field, grid, o, d, near, far, span, codes, frac, n_samples, step, min_transmittance, min_weight,
-               counts):
+               counts, mlps=None):
     """Every ray that meets the box, samples k0:k0+step of all live rays at a time (the first version)."""
     dev = o.device
     rgb_h = torch.zeros(o.shape[0], 3, device=dev)
@@ -156,7 +181,7 @@ def _march_all(field, grid, o, d, near, far, span, codes, frac, n_samples, step,
             counts["lookups"] += pts.shape[0]
             counts["chunks"] += 1
         w, alpha, t_excl = _field_step(field, pts, codes, ray_of, sh, kidx, deltas, trans_h[live], rgb_h,
-                                       min_weight, counts)
+                                       min_weight, counts, mlps)
         depth_h[live] += (w * sk).sum(dim=0)
         trans_h[live] = t_excl[-1] * (1.0 - alpha[-1])
         live = live[trans_h[live] > min_transmittance]
@@ -164,7 +189,7 @@ def _march_all(field, grid, o, d, near, far, span, codes, frac, n_samples, step,
 
 
 def _march_occupied(field, grid, o, d, near, far, span, codes, frac, n_samples, step, min_transmittance,
-                    min_weight, counts, lookup_chunk: int = 16):
+                    min_weight, counts, mlps=None, lookup_chunk: int = 16):
     """Occupancy of every sample up front; march each ray from its first occupied sample to its last."""
     dev = o.device
     n_rays = o.shape[0]
@@ -199,7 +224,7 @@ def _march_occupied(field, grid, o, d, near, far, span, codes, frac, n_samples, 
         if counts is not None:
             counts["chunks"] += 1
         w, alpha, t_excl = _field_step(field, pts, codes, ray_of, sh, kidx, deltas, trans_h[live], rgb_h,
-                                       min_weight, counts)
+                                       min_weight, counts, mlps)
         depth_h[live] += (w * sk).sum(dim=0)
         trans_h[live] = t_excl[-1] * (1.0 - alpha[-1])
         j0 += step

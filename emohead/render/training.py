@@ -100,6 +100,11 @@ def head_rects(frames: NerfFrames, margin: float = RECT_MARGIN) -> torch.Tensor:
 
 
 def build_ray_table(frames: NerfFrames, device: torch.device | str) -> RayTable:
+    """The frames on ``device`` with their background layers, head rectangles and camera rays; refuses NaN codes."""
+    bad = (~torch.isfinite(frames.codes).all(dim=1)).nonzero()
+    if bad.numel():
+        i = int(bad[0, 0])
+        raise NerfDataError(f"frame {i} of clip {frames.clip_ids[i]!r} has a NaN or inf expression code")
     frames = frames.to(device)
     background = estimate_background(frames.images, frames.parsing).to(device)
     o, d = frames.camera.pixel_rays(frames.size, frames.size)
@@ -122,16 +127,27 @@ def sample_rays(table: RayTable, n: int, gen: torch.Generator) -> tuple[torch.Te
     return f, y * size + x
 
 
+LOSS_SCALE_FP16 = 1024.0
+"""Constant loss scale of fp16 training: keeps the MLPs' fp16 gradients out of the subnormal range. Adam with eps
+1e-15 is invariant to a constant gradient scale, so the scaled gradients go to the optimiser as they are."""
+
+
 def render_training_rays(field: ExpressionField, table: RayTable, f: torch.Tensor, pix: torch.Tensor,
-                         n_samples: int, gen: torch.Generator, grid: OccupancyGrid | None):
-    """Render rays (frame f [R], pixel pix [R]) with stratified samples -> (RenderedRays, target rgb [R, 3])."""
+                         n_samples: int, gen: torch.Generator, grid: OccupancyGrid | None, fp16: bool = False):
+    """Render rays (frame f [R], pixel pix [R]) with stratified samples -> (RenderedRays, target rgb [R, 3]).
+
+    The frames' codes were checked once when the table was built, so no step waits for a NaN test.
+    fp16: the field's MLPs under fp16 autocast (CUDA only); the compositing stays float32.
+    """
     fr = table.frames
     rays = pose_rays(table.origins[pix], table.directions[pix], fr.R[f], fr.t[f], field.box_min, field.box_max)
     size = fr.size
     yy, xx = pix // size, pix % size
     bg = table.layers[f, yy, xx].float() / 255.0                                  # [R, 3]
     target = fr.images[f, yy, xx].float() / 255.0
-    out = render_rays(field, rays, fr.codes[f], bg, n_samples=n_samples, stratified=True, generator=gen, grid=grid)
+    with torch.autocast("cuda", dtype=torch.float16, enabled=fp16):
+        out = render_rays(field, rays, fr.codes[f], bg, n_samples=n_samples, stratified=True, generator=gen,
+                          grid=grid, check_codes=False)
     return out, target
 
 
@@ -158,9 +174,15 @@ def _check_config(cfg: NerfConfig) -> None:
         raise NerfTrainingError("bad NeRF settings: " + "; ".join(problems))
 
 
+LATER_FIELDS = {"train_precision": "fp32"}
+"""NerfConfig fields added after NeRFs were first trained, with their defaults: at the default they stay out of
+the fingerprint, so a NeRF trained before the field existed (and computing the same) is still reused."""
+
+
 def fingerprint(cfg: NerfConfig, seed: int, ds: Any, speaker: str, code: str, extra: Any = None) -> str:
     """Hash of what a trained NeRF depends on: config, seed, dataset manifest, speaker, code kind, extras."""
-    return run_fingerprint({"cfg": dataclasses.asdict(cfg), "seed": seed, "speaker": speaker, "code": code,
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if LATER_FIELDS.get(k, object()) != v}
+    return run_fingerprint({"cfg": settings, "seed": seed, "speaker": speaker, "code": code,
                             "extra": extra}, Path(ds.manifest_path).read_bytes())
 
 
@@ -296,8 +318,11 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
     nerf = HeadNerf(field=field, grid=grid, background=table.background, camera=table.frames.camera,
                     emotions=train_frames.emotions, code_kind=code, n_samples=cfg.samples_per_ray,
                     meta={"speaker": speaker, "fingerprint": fp, "seed": seed})
-    # instant-ngp's Adam: betas (0.9, 0.99), eps 1e-15
-    optimiser = torch.optim.Adam(field.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
+    # instant-ngp's Adam: betas (0.9, 0.99), eps 1e-15; on a GPU one fused kernel for all parameters
+    optimiser = torch.optim.Adam(field.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15,
+                                 fused=device.type == "cuda")
+    fp16 = cfg.train_precision == "fp16" and device.type == "cuda"
+    loss_scale = LOSS_SCALE_FP16 if fp16 else 1.0
     if analyser is not None:
         analyser.to(device).eval().requires_grad_(False)
     patch = cfg.patch_size or (analyser.input_size if analyser is not None else 64)
@@ -329,7 +354,9 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
     log_every = max(1, cfg.iterations // 200)
     skip_from = cfg.iterations // 4                      # the grid decides nothing before it has seen the field
     end = cfg.iterations if stop_at is None else min(stop_at, cfg.iterations)
-    running: dict[str, list[float]] = {"loss": [], "l_photo": [], "l_cord": [], "l_shape": []}
+    # per-step losses stay on the device (a float() per step would wait for the GPU); read at each log point
+    running: dict[str, list[torch.Tensor]] = {"loss": [], "l_photo": [], "l_cord": [], "l_shape": []}
+    nan = torch.tensor(float("nan"), device=device)
     loop = CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=run.root / run.checkpoint)
 
     def one_step(it: int, bar: Any) -> None:
@@ -339,14 +366,14 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
             group["lr"] = _linear_lr(cfg, it)
         use_grid = grid if it >= skip_from else None
         f, pix = sample_rays(table, cfg.rays_per_batch, gen)
-        out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid)
+        out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid, fp16)
         photo = l_photo(out.rgb, target)                                       # eq. 15
         patch_photo = cord = shape = None
         if it >= cfg.refine_start and refine:                                  # eq. 16 on one rendered face patch
             fi = torch.randint(0, len(train_frames), (1,), generator=gen, device=device)
             pix = coord.patch_pixels(int(fi)) if isinstance(coord, TddfaCoordination) else patch_idx
             pout, ptarget = render_training_rays(field, table, fi.expand(pix.numel()), pix,
-                                                 cfg.samples_per_ray, gen, use_grid)
+                                                 cfg.samples_per_ray, gen, use_grid, fp16)
             image = pout.rgb.view(1, patch, patch, 3).permute(0, 3, 1, 2)      # [1, 3, P, P]
             patch_photo = l_photo(pout.rgb, ptarget)
             if isinstance(coord, TddfaCoordination):                           # recorded people: 3DDFA_V2
@@ -362,24 +389,25 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
                 beta = analyser.head_beta(analyser.embed_crops(crop))
                 shape = l_shape(beta, table.frames.beta_id.to(device))
         loss = nerf_loss(cfg, photo, patch_photo=patch_photo, cord=cord, shape=shape)
-        cord_v = float("nan") if cord is None else float(cord.detach())
-        shape_v = float("nan") if shape is None else float(shape.detach())
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * loss_scale).backward() if fp16 else loss.backward()
         optimiser.step()
         done = it + 1
         if done % cfg.grid_every == 0:
             pick = torch.randint(0, len(train_frames), (8,), generator=gen, device=device)
             occ = grid.refresh(field, table.frames.codes[pick], generator=gen)
             history["grid_occupancy"].append([done, occ])
-        for k, v in (("loss", float(loss.detach())), ("l_photo", float(photo.detach())), ("l_cord", cord_v),
-                     ("l_shape", shape_v)):
-            running[k].append(v)
+        for k, v in (("loss", loss), ("l_photo", photo), ("l_cord", cord), ("l_shape", shape)):
+            running[k].append(nan if v is None else v.detach().float())
         if done % log_every == 0 or done == cfg.iterations:
             history["iteration"].append(done)
             for k, vals in running.items():
-                history[k].append(float(np.nanmean(vals)) if not all(np.isnan(vals)) else None)
+                values = torch.stack(vals).cpu().numpy()                       # one wait for the GPU per log point
+                history[k].append(float(np.nanmean(values)) if not np.isnan(values).all() else None)
                 vals.clear()
+            if history["loss"][-1] is None or not np.isfinite(history["loss"][-1]):
+                raise NerfTrainingError(f"the NeRF loss is not finite at iteration {done} in {out_dir}"
+                                        + (" (nerf.train_precision=fp16: train with fp32)" if fp16 else ""))
         if done % val_every == 0 or done == cfg.iterations:
             field.eval()
             v = evaluate_nerf(nerf, test_frames, max_frames=2)
