@@ -41,9 +41,9 @@ from report import machine, save_result  # noqa: E402
 
 from emohead.config import load_profile, parse_override  # noqa: E402
 from emohead.data import ProcessedDataset, probe_video  # noqa: E402
-from emohead.data.video import VideoWriter  # noqa: E402
 from emohead.pipeline import DrivingTrack, driving_track, write_talking_head_video  # noqa: E402
 from emohead.render import load_nerf, load_nerf_frames, train_nerf  # noqa: E402
+from emohead.render.model import RENDER_MARCH  # noqa: E402
 
 FPS_TARGET = 120.0
 COLUMNS = ["what", "setting", "result", "ratio", "target", "met"]
@@ -158,11 +158,13 @@ def main() -> None:
                 ("first version, step 32", 2 * base, {**FIRST, "step": 32}),
                 ("first version, TF32 matmuls", 2 * base, {**FIRST, "precision": "tf32"}),
                 ("first version, fp16 MLPs (the default on a GPU)", 2 * base, {**FIRST, "precision": "fp16"}),
-                ("first version, fp16 MLPs (the default on a GPU)", 4 * base, {**FIRST, "precision": "fp16"})]
+                ("first version, fp16 MLPs", 4 * base, {**FIRST, "precision": "fp16"}),
+                ("first version, fused fp16 MLP kernels", 4 * base, {**FIRST, "precision": "fused"}),
+                ("first version, fused fp16 MLP kernels", 8 * base, {**FIRST, "precision": "fused"})]
     if args.quick:
-        variants = [variants[i] for i in (0, 2, 10)]
+        variants = [variants[i] for i in (0, 2, 10, 11, 12)]
     if not dev.startswith("cuda"):
-        variants = [v for v in variants if "precision" not in v[2]]
+        variants = [v for v in variants if v[2].get("precision", "fp32") == "fp32"]
     head = {}
     extra["per_frame_counts"] = {"first version": counts(FIRST), "occupied span": counts(span)}
     print("per frame:", extra["per_frame_counts"], flush=True)
@@ -190,15 +192,18 @@ def main() -> None:
     before_fps, before = frames_fps(batch=base, compositing="cpu", march=FIRST)
     row("finished frames, before: first march + NumPy compositing per frame", f"{size} x {size}, {base} per pass",
         f"{before_fps:.1f} frames/s", "1.00x")
-    after_settings = [(base, F32), (2 * base, F32), (4 * base, F32), (2 * base, {}), (4 * base, {}),
-                      (4 * base, {"skip_empty": True})]
+    fp16, fused = {"precision": "fp16"}, {"precision": "fused"}
+    after_settings = [(base, F32), (2 * base, F32), (4 * base, F32), (2 * base, fp16), (4 * base, fp16),
+                      (4 * base, {**fp16, "skip_empty": True}), (4 * base, fused), (8 * base, fused), (4 * base, {})]
     if args.quick:
-        after_settings = after_settings[2:5]
+        after_settings = after_settings[2:3] + after_settings[4:5] + after_settings[6:]
+    if not dev.startswith("cuda"):
+        after_settings = [a for a in after_settings if a[1].get("precision") not in ("fp16", "fused")]
     best = (0.0, None)
     for batch, march in after_settings:
         fps, out = frames_fps(batch=batch, compositing="device", march=march)
         diff = np.abs(out.astype(np.int16) - before.astype(np.int16))
-        desc = ", ".join(f"{k} {v}" for k, v in march.items()) or "defaults (fp16 on a GPU)"
+        desc = ", ".join(f"{k} {v}" for k, v in march.items()) or f"defaults ({RENDER_MARCH})"
         row("finished frames, after: compositing on the device, one copy per batch", f"{size} x {size}, {batch} per "
             f"pass, {desc}; vs before: max {int(diff.max())} levels, {100 * (diff > 0).mean():.3f} % of values differ",
             f"{fps:.1f} frames/s", f"{fps / before_fps:.2f}x", f">= {FPS_TARGET:g} frames/s",
@@ -211,6 +216,8 @@ def main() -> None:
             f"{dev_first:.1f} frames/s", f"{dev_first / before_fps:.2f}x")
 
     def later_sections() -> None:
+        from emohead.data.video import VideoWriter                # PyAV: only this section writes videos
+
         # ------------------------------------------------------------------ 4. a clip to mp4
         clip = ds.clips(split="test", speaker=speaker)[0]
         track = driving_track(ds, clip.id, size)

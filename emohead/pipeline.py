@@ -23,7 +23,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from .audio2exp.inference import predict
-from .data.video import write_video
 from .emotion.editing import switch_weights
 from .render.frames import resize_frames
 from .render.model import HeadNerf, NerfModelError
@@ -224,6 +223,8 @@ the renderer never waiting for the encoder, and 26.7 s with 1 (the renderer wait
 
 def save_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sample_rate: int) -> Path:
     """mp4 (H.264, yuv420p) with the audio muxed in, written atomically; audio trimmed / padded to the frames."""
+    from .data.video import write_video              # PyAV (large) only when a video is written
+
     return write_video(path, frames, int(round(fps)), audio=_fit_audio(audio, len(frames), fps, sample_rate),
                        sample_rate=sample_rate, threads=ENCODER_THREADS)
 
