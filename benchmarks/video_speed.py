@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="fewer rows: the first version in float32 and fp16, 4 and 16 frames per pass")
     parser.add_argument("--budget", type=float, default=0.0, help="seconds; later sections shrink or skip past it")
+    parser.add_argument("--no-fused", action="store_true", help="leave out the fused-MLP rows")
     parser.add_argument("--name", default=None)
     parser.add_argument("--results", type=Path, default=None)
     args = parser.parse_args()
@@ -165,6 +166,8 @@ def main() -> None:
         variants = [variants[i] for i in (0, 2, 10, 11, 12)]
     if not dev.startswith("cuda"):
         variants = [v for v in variants if v[2].get("precision", "fp32") == "fp32"]
+    if args.no_fused:
+        variants = [v for v in variants if v[2].get("precision") != "fused"]
     head = {}
     extra["per_frame_counts"] = {"first version": counts(FIRST), "occupied span": counts(span)}
     print("per frame:", extra["per_frame_counts"], flush=True)
@@ -199,6 +202,8 @@ def main() -> None:
         after_settings = after_settings[2:3] + after_settings[4:5] + after_settings[6:]
     if not dev.startswith("cuda"):
         after_settings = [a for a in after_settings if a[1].get("precision") not in ("fp16", "fused")]
+    if args.no_fused:
+        after_settings = [a for a in after_settings if a[1].get("precision") != "fused"]
     best = (0.0, None)
     for batch, march in after_settings:
         fps, out = frames_fps(batch=batch, compositing="device", march=march)

@@ -220,8 +220,8 @@ class NerfConfig:
     """The linear schedule decays the learning rate from lr to lr * this at the last iteration (ours)."""
     hidden: int = 64
     """Width of the density and colour MLPs (RAD-NeRF, ref [44] of Sec. III-C, uses 64)."""
-    train_precision: Literal["fp32", "fp16"] = "fp32"
-    """The MLPs' arithmetic when training on a GPU: fp32, or fp16 autocast with a constant loss scale (ours)."""
+    train_precision: Literal["fp32", "tf32", "fp16"] = "fp32"
+    """The MLPs' matrix products when training on a GPU: fp32, TF32, or fp16 autocast with a loss scale (ours)."""
     max_resolution: int = 2048
     """Finest hash-grid resolution over the head box (instant-ngp)."""
     grid_resolution: int = 64

@@ -37,6 +37,7 @@ from triton.runtime.jit import JITFunction
 
 BLOCK_N = 64
 """Points per program (a sweep on the GPU may move it; the interpreter uses larger blocks)."""
+NUM_WARPS = 4
 INTERPRET_BLOCK = 1024
 K_PAD = 16
 """Columns a narrow input part is padded to (tl.dot's minimum)."""
@@ -109,7 +110,8 @@ def _kernel(fn, interpret: bool):
 def _launch(kernel, n: int, device_tensor: Tensor, *args, **constexprs) -> None:
     interpret = _interpret(device_tensor)
     block = min(triton.next_power_of_2(max(n, 16)), INTERPRET_BLOCK) if interpret else BLOCK_N
-    _kernel(kernel, interpret)[(triton.cdiv(n, block),)](*args, BLOCK=block, **constexprs)
+    launch = {} if interpret else {"num_warps": NUM_WARPS}
+    _kernel(kernel, interpret)[(triton.cdiv(n, block),)](*args, BLOCK=block, **constexprs, **launch)
 
 
 def _pad_rows(w: Tensor, rows: int, skip: int = 0) -> Tensor:

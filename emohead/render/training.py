@@ -21,6 +21,7 @@ same fingerprint is reused; one with other settings is moved to ``stale-<hash>/`
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -130,6 +131,17 @@ def sample_rays(table: RayTable, n: int, gen: torch.Generator) -> tuple[torch.Te
 LOSS_SCALE_FP16 = 1024.0
 """Constant loss scale of fp16 training: keeps the MLPs' fp16 gradients out of the subnormal range. Adam with eps
 1e-15 is invariant to a constant gradient scale, so the scaled gradients go to the optimiser as they are."""
+
+
+@contextlib.contextmanager
+def matmul_tf32(enabled: bool):
+    """CUDA matrix products in TensorFloat-32 while inside (``nerf.train_precision=tf32``); restored after."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = before or enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def render_training_rays(field: ExpressionField, table: RayTable, f: torch.Tensor, pix: torch.Tensor,
@@ -323,6 +335,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
                                  fused=device.type == "cuda")
     fp16 = cfg.train_precision == "fp16" and device.type == "cuda"
     loss_scale = LOSS_SCALE_FP16 if fp16 else 1.0
+    tf32 = cfg.train_precision == "tf32" and device.type == "cuda"
     if analyser is not None:
         analyser.to(device).eval().requires_grad_(False)
     patch = cfg.patch_size or (analyser.input_size if analyser is not None else 64)
@@ -417,7 +430,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
             history["val_seconds"].append(loop.elapsed())
             bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", psnr=f"{v['psnr']:.2f}")
 
-    with training_kernels(device):                 # L_cord / L_shape back-propagate through the analyser's convolutions
+    with training_kernels(device), matmul_tf32(tf32):   # L_cord / L_shape back-propagate through the analyser's convs
         loop.run(start, end, cfg.iterations, one_step, desc="nerf", progress=progress)
     field.eval()
     if end < cfg.iterations:

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Issue 21 on one H200, in one device command (the `device` tool; wheels installed into /tmp/site before, see
+# docs/performance.md): the fused-MLP kernels checked stage by stage, NeRF training before (the tree of the commit
+# before issue 21's training changes, unpacked in .devcarry/old) and after (fp32, TF32) on one corpus, then the
+# video benchmark with the fused kernels. Results (json + logs) land in $OUT.
+set -u
+export PYTHONPATH=/tmp/site:.
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+S=$(date +%s); F=0
+el() { echo "$1 $(( $(date +%s) - S )) s"; }
+for st in density color march; do
+  CUDA_LAUNCH_BLOCKING=1 timeout 90 python3 benchmarks/fused_mlp_check.py --stage $st --n 200000 > "$OUT/check_$st.log" 2>&1 || F=1
+  tail -n 2 "$OUT/check_$st.log"
+done
+NF=""
+if [ $F = 1 ]; then
+  NF=--no-fused
+  CS=$(ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1); echo "compute-sanitizer: ${CS:-none}"
+  if [ -n "$CS" ]; then
+    timeout 120 "$CS" --tool memcheck --print-limit 3 python3 benchmarks/fused_mlp_check.py --stage density --n 100 \
+      > "$OUT/sanitizer.log" 2>&1; tail -c 3000 "$OUT/sanitizer.log"
+  fi
+  for b in 16 32 128; do
+    CUDA_LAUNCH_BLOCKING=1 timeout 60 python3 benchmarks/fused_mlp_check.py --stage density --n 1000 --block $b 2>&1 | tail -n 1
+  done
+fi
+el checks
+W=/tmp/w; mkdir -p /tmp/w2 /tmp/w3
+if [ -d .devcarry/old ]; then
+  timeout 150 env PYTHONPATH=/tmp/site:.devcarry/old python3 .devcarry/old/benchmarks/nerf_speed.py --device cuda \
+    --profile gpu --work $W --name train_before --results "$OUT" > "$OUT/before.log" 2>&1; el before
+fi
+ln -sfn $W/data /tmp/w2/data; ln -sfn $W/data /tmp/w3/data
+timeout 100 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work /tmp/w2 --name train_after_fp32 \
+  --results "$OUT" --skip-render > "$OUT/fp32.log" 2>&1; el fp32
+timeout 100 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work /tmp/w3 --set nerf.train_precision=tf32 \
+  --name train_after_tf32 --results "$OUT" --skip-render > "$OUT/tf32.log" 2>&1; el tf32
+timeout 170 python3 benchmarks/video_speed.py --device cuda --profile gpu --trained /tmp/w2/nerf_gpu --data $W/data \
+  --quick $NF --encoder-threads 4 --seconds 60 --before-seconds 0 --name video_speed_gpu_fused --results "$OUT" \
+  > "$OUT/video.log" 2>&1; el video
+grep -h "it/s\|frames/s\|dB" "$OUT"/*.log | grep "^{" | cut -c1-330 | tail -n 40
