@@ -3,11 +3,37 @@
 # docs/performance.md): the fused-MLP kernels checked stage by stage, NeRF training before (the tree of the commit
 # before issue 21's training changes, unpacked in .devcarry/old) and after (fp32, TF32) on one corpus, then the
 # video benchmark with the fused kernels. Results (json + logs) land in $OUT.
+#
+#   bash benchmarks/issue21_gpu.sh        # checks, before / after training, video
+#   bash benchmarks/issue21_gpu.sh ab     # training before, after, before, after (one corpus), a 16,384-ray batch,
+#                                         # then the video benchmark with the shipped defaults
 set -u
 export PYTHONPATH=/tmp/site:.
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 S=$(date +%s); F=0
 el() { echo "$1 $(( $(date +%s) - S )) s"; }
+train() {   # train NAME WORKDIR [--set ...]: the current tree's photometric training, training rows only
+  local name=$1 work=$2; shift 2; mkdir -p "$work"; ln -sfn /tmp/w/data "$work/data"
+  timeout 110 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work "$work" --name "$name" \
+    --results "$OUT" --skip-render "$@" > "$OUT/$name.log" 2>&1; el "$name"
+}
+before() {  # before NAME WORKDIR: the tree before issue 21's training changes (.devcarry/old)
+  mkdir -p "$2"; [ "$2" = /tmp/w ] || ln -sfn /tmp/w/data "$2/data"
+  timeout 150 env PYTHONPATH=/tmp/site:.devcarry/old python3 .devcarry/old/benchmarks/nerf_speed.py --device cuda \
+    --profile gpu --work "$2" --name "$1" --results "$OUT" > "$OUT/$1.log" 2>&1; el "$1"
+}
+if [ "${1:-}" = ab ]; then
+  before train_before_1 /tmp/w
+  train train_after_1 /tmp/a1
+  before train_before_2 /tmp/b2
+  train train_after_2 /tmp/a2
+  train train_after_16k /tmp/a3 --set nerf.rays_per_batch=16384 --set nerf.iterations=1500 --set nerf.refine_start=1500
+  timeout 170 python3 benchmarks/video_speed.py --device cuda --profile gpu --trained /tmp/a1/nerf_gpu --data /tmp/w/data \
+    --quick --no-fused --encoder-threads 4 --seconds 60 --before-seconds 0 --name video_speed_gpu_defaults \
+    --results "$OUT" > "$OUT/video_defaults.log" 2>&1; el video
+  grep -h "it/s\|frames/s\|dB" "$OUT"/*.log | grep "^{" | cut -c1-330 | tail -n 40
+  exit 0
+fi
 for st in density color march; do
   CUDA_LAUNCH_BLOCKING=1 timeout 90 python3 benchmarks/fused_mlp_check.py --stage $st --n 200000 > "$OUT/check_$st.log" 2>&1 || F=1
   tail -n 2 "$OUT/check_$st.log"

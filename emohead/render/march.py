@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 
 import torch
 
@@ -65,7 +66,7 @@ def march_rays(field, rays: HeadRays, code: torch.Tensor, background: torch.Tens
     counts = {"rays": n, "rays_hit": hit.numel(), "lookups": 0, "density_points": 0, "color_points": 0,
               "chunks": 0} if stats is not None else None
     mlps = _fused_mlps(field, precision, dev)
-    with _mlp_precision(precision, dev):
+    with _mlp_precision("fp16" if precision == "fused" and mlps is None else precision, dev):
         if grid is not None and skip_empty:
             rgb_h, depth_h, trans_h = _march_occupied(field, grid, o, d, near, far, span, codes, frac, n_samples,
                                                       step, min_transmittance, min_weight, counts, mlps)
@@ -87,13 +88,17 @@ PRECISIONS = ("fp32", "tf32", "fp16", "fused")
 
 
 def _fused_mlps(field, precision: str, device: torch.device):
-    """The field's weights packed for the fused kernels when ``precision='fused'`` can run here, else None."""
+    """The field's weights packed for the fused kernels when ``precision='fused'`` can run here, else None (then a
+    GPU without Triton marches as with 'fp16', and a CPU in float32)."""
     if precision != "fused":
         return None
     if device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") != "1":
         return None                                       # a CPU computes in float32, as for 'fp16'
-    from .mlp_triton import FusedMlps                     # imports triton: only when asked for
-
+    try:
+        from .mlp_triton import FusedMlps                 # imports triton: only when asked for
+    except ImportError as err:
+        warnings.warn(f"precision='fused' needs Triton ({err}); marching with fp16 autocast instead", stacklevel=3)
+        return None
     reason = FusedMlps.supports(field)
     if reason is not None:
         raise ValueError(f"precision='fused': {reason}; use precision='fp16'")

@@ -35,8 +35,12 @@ import triton.language as tl
 from torch import Tensor
 from triton.runtime.jit import JITFunction
 
-BLOCK_N = 64
-"""Points per program (a sweep on the GPU may move it; the interpreter uses larger blocks)."""
+BLOCK_N = 32
+"""Points per program on a GPU. 32, not 64: on the H200 (Triton 3.6) blocks of 64 and 128 points computed wrong
+densities (errors as large as the values; no memory error under compute-sanitizer) and then faulted, while 16 and 32
+matched the float32 layers (``benchmarks/fused_mlp_check.py``, which checks each kernel on the GPU). Blocks of 64
+points are where Triton switches to Hopper's warp-group MMA instructions, so the fault is likely there; not
+reduced further. The interpreter uses larger blocks."""
 NUM_WARPS = 4
 INTERPRET_BLOCK = 1024
 K_PAD = 16
@@ -104,7 +108,9 @@ def _kernel(fn, interpret: bool):
         from triton.runtime.interpreter import InterpretedFunction
 
         return InterpretedFunction(fn)
-    return JITFunction(fn)
+    # n (the point count) changes at every launch: specialising on it (n % 16 == 0, n == 1) would compile new
+    # variants during the first frames rendered (on the H200 a first-use row measured 85 instead of 195 frames/s)
+    return JITFunction(fn, do_not_specialize=["n"])
 
 
 def _launch(kernel, n: int, device_tensor: Tensor, *args, **constexprs) -> None:

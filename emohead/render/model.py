@@ -35,10 +35,11 @@ NERF_WEIGHTS = "nerf.safetensors"
 NERF_META = "nerf.json"
 
 
-RENDER_MARCH: dict[str, Any] = {"precision": "fp16"}
-"""How :class:`HeadNerf` marches by default: on a GPU the MLPs' products in fp16 (autocast; on an H200, 113 against
-88 finished 512 px frames/s in float32, within one uint8 level of it: benchmarks/video_speed.py); a CPU computes in
-float32 as before. ``march={"precision": "fp32"}`` renders in float32 anywhere."""
+RENDER_MARCH: dict[str, Any] = {"precision": "fused"}
+"""How :class:`HeadNerf` marches by default: on a GPU each MLP in one fused fp16 Triton kernel (``mlp_triton.py``;
+on an H200, 195 finished 512 px frames/s against 108 with fp16 autocast and 82 in float32, within one uint8 level
+of float32: benchmarks/video_speed.py); a CPU computes in float32. ``march={"precision": "fp16"}`` is the autocast
+path, ``{"precision": "fp32"}`` renders in float32 anywhere."""
 
 
 class NerfModelError(ValueError):

@@ -273,3 +273,45 @@ def test_resize_frames_integer_upscale_equals_torch_area_and_nearest():
                                mode="nearest").to(torch.uint8)[:, 0].numpy()
         assert got_i.shape == (3, size, size, 3) and np.array_equal(got_i, want_i), size
         assert np.array_equal(got_p, want_p), size
+
+
+def test_ray_table_refuses_a_nan_code_naming_its_clip_and_frame(render_world):
+    ds = render_world["ds"]
+    frames = load_nerf_frames(ds, ds.extra["target_speaker"], "train", image_size=32, max_frames=6)
+    frames.codes[4, 2] = float("nan")
+    with pytest.raises(NerfDataError, match=rf"frame 4 of clip '{frames.clip_ids[4]}'.*NaN"):
+        build_ray_table(frames, "cpu")
+
+
+def test_fingerprint_leaves_out_later_fields_at_their_defaults(render_world):
+    """A NeRF trained before ``train_precision`` existed keeps its fingerprint; another precision changes it."""
+    from emohead.render.training import LATER_FIELDS, fingerprint
+    from emohead.training_loop import fingerprint as run_fingerprint
+
+    ds, cfg = render_world["ds"], _cfg(render_world)
+    assert cfg.train_precision == LATER_FIELDS["train_precision"] == "fp32"
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train_precision"}
+    with open(ds.manifest_path, "rb") as fh:
+        manifest = fh.read()
+    earlier = run_fingerprint({"cfg": settings, "seed": 0, "speaker": "s", "code": "alpha", "extra": None}, manifest)
+    assert fingerprint(cfg, 0, ds, "s", "alpha") == earlier
+    assert fingerprint(dataclasses.replace(cfg, train_precision="tf32"), 0, ds, "s", "alpha") != earlier
+
+
+def test_mlp_inputs_are_concatenated_under_autograd_and_split_without(monkeypatch):
+    """Training (autograd) takes one product per layer; rendering takes the parts without a concatenated copy;
+    both compute the same MLP."""
+    from emohead.render import field as field_module
+
+    f = field_module.ExpressionField(torch.zeros(3), torch.ones(3), hash_levels=4, hash_log2_size=8,
+                                     max_resolution=32, hidden=16)
+    x, code = torch.rand(50, 3), torch.randn(10)
+    calls = []
+    real = field_module.linear_of_parts
+    monkeypatch.setattr(field_module, "linear_of_parts", lambda *a: calls.append(1) or real(*a))
+    sigma_grad, geo_grad = f.density(x, code)
+    assert calls == []
+    with torch.no_grad():
+        sigma, geo = f.density(x, code)
+    assert calls == [1]
+    assert torch.allclose(sigma, sigma_grad.detach(), atol=1e-6) and torch.allclose(geo, geo_grad.detach(), atol=1e-6)
