@@ -2,7 +2,9 @@
 # Issue 21 on one H200, in one device command (the `device` tool; wheels installed into /tmp/site before, see
 # docs/performance.md): the fused-MLP kernels checked stage by stage, NeRF training before (the tree of the commit
 # before issue 21's training changes, unpacked in .devcarry/old) and after (fp32, TF32) on one corpus, then the
-# video benchmark with the fused kernels. Results (json + logs) land in $OUT.
+# video benchmark with the fused kernels. Results (json + logs) land in $OUT. Prepare here, once:
+#   mkdir -p .devcarry/old && git archive 82c55c6 emohead benchmarks | tar -x -C .devcarry/old
+# then carry .devcarry/old with the wheels (.devcarry/ is git-ignored through .git/info/exclude).
 #
 #   bash benchmarks/issue21_gpu.sh        # checks, before / after training, video
 #   bash benchmarks/issue21_gpu.sh ab     # training before, after, before, after (one corpus), a 16,384-ray batch,
