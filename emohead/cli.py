@@ -302,6 +302,11 @@ def _render(args: argparse.Namespace) -> int:
             jobs.append((cid, store.get(cid), ds.audio(rec), ds.sample_rate, args.driving_clip or cid, rec.emotion))
     if args.tau_scale < 0 or args.tau_scale != args.tau_scale:
         raise CommandError(f"--tau-scale {args.tau_scale}: must be >= 0 (0 = the neutral face, 1 = as trained)")
+    threads = {}
+    if args.encoder_threads is not None:
+        if not 1 <= args.encoder_threads <= 64:
+            raise CommandError(f"--encoder-threads {args.encoder_threads}: must be in 1..64")
+        threads = {"encoder_threads": args.encoder_threads}
     out = Path(args.out)
     written = []
     for name, feats, audio, sr, drive_id, default_emotion in jobs:
@@ -318,7 +323,7 @@ def _render(args: argparse.Namespace) -> int:
         # rendered batch by batch on the NeRF's device and encoded on a writer thread meanwhile
         path = render_video(out / f"{name}_{label}{'_views' if args.yaw_sweep else ''}.mp4", a2e, nerf, feats,
                             control, driving_track(ds, drive_id, nerf.image_size), fps=ds.fps, audio=audio,
-                            sample_rate=sr, yaw=yaw)
+                            sample_rate=sr, yaw=yaw, **threads)
         written.append(path)
     print(f"{len(written)} video(s) -> {out}: " + ", ".join(p.name for p in written))
     return 0
@@ -493,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tau-scale", type=float, default=1.0, help="emotion intensity: scales tau and moves the tag's anchor from neutral (0 neutral, 1 as trained)")
     p.add_argument("--yaw-sweep", type=float, default=0.0, metavar="DEG",
                    help="novel views: turn the head +-DEG degrees over the clip (Fig. 4)")
+    p.add_argument("--encoder-threads", type=int, default=None, metavar="N",
+                   help="x264 threads (default 4: the same bytes on any machine; more when a fast GPU waits for it)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("evaluate", help="the paper's metrics for every system on the same test clips (Tables I, IV)")

@@ -218,7 +218,9 @@ def _fit_audio(audio: np.ndarray | None, n_frames: int, fps: float, sample_rate:
 ENCODER_THREADS = 4
 """x264 threads of the videos the pipeline writes. A fixed count, so the same frames give the same bytes on any
 machine (x264 is deterministic for a given thread count). On the H200 a 60 s 512 px clip took 14.4 s with 4 threads,
-the renderer never waiting for the encoder, and 26.7 s with 1 (the renderer waited 8.2 s): benchmarks/video_speed.py."""
+the renderer never waiting for the encoder, and 26.7 s with 1 (the renderer waited 8.2 s): benchmarks/video_speed.py.
+With the fused MLP kernels the renderer outpaces 4 threads (12.5 s, of which the renderer waited 2.0 s); `emohead
+render --encoder-threads` takes more."""
 
 
 def save_video(path: str | Path, frames: np.ndarray, fps: float, audio: np.ndarray | None, sample_rate: int) -> Path:

@@ -956,6 +956,7 @@ for _id, _args, _words in [
         ("render-switch-at-late", ["--to", "happy", "--switch-at", "99"], ("--switch-at 99", "outside clip")),
         ("render-switch-at-negative", ["--to", "happy", "--switch-at", "-5"], ("--switch-at -5", "outside clip")),
         ("render-tau-scale-negative", ["--tau-scale", "-3"], ("--tau-scale -3", ">= 0")),
+        ("render-encoder-threads-zero", ["--encoder-threads", "0"], ("--encoder-threads 0", "1..64")),
         ("render-weight-out-of-range", ["--to", "happy", "--weight", "1.5"], ("--weight 1.5", "[0, 1]")),
         ("render-weight-without-to", ["--weight", "0.5"], ("--to",)),
         ("render-ramp-negative", ["--to", "happy", "--switch-at", "1", "--ramp", "-1"], ("--ramp -1", ">= 0")),
