@@ -220,6 +220,8 @@ class NerfConfig:
     """The linear schedule decays the learning rate from lr to lr * this at the last iteration (ours)."""
     hidden: int = 64
     """Width of the density and colour MLPs (RAD-NeRF, ref [44] of Sec. III-C, uses 64)."""
+    ray_tile: int = 1
+    """Training rays come in ray_tile x ray_tile tiles of neighbouring pixels; 1 = single random pixels (ours)."""
     train_precision: Literal["fp32", "tf32", "fp16"] = "fp32"
     """The MLPs' matrix products when training on a GPU: fp32, TF32, or fp16 autocast with a loss scale (ours)."""
     max_resolution: int = 2048

@@ -113,18 +113,31 @@ def build_ray_table(frames: NerfFrames, device: torch.device | str) -> RayTable:
                     rects=head_rects(frames), origins=o.reshape(-1, 3), directions=d.reshape(-1, 3))
 
 
-def sample_rays(table: RayTable, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(frame [n], flat pixel [n]): most rays uniform in a random frame's head rectangle, some anywhere."""
+def sample_rays(table: RayTable, n: int, gen: torch.Generator, tile: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(frame [n], flat pixel [n]): most rays uniform in a random frame's head rectangle, some anywhere.
+
+    tile > 1: n / tile^2 tiles of tile x tile neighbouring pixels of one frame each, drawn by the same rule for the
+    tile's corner and listed tile by tile (consecutive rays are neighbours, so their samples share hash-grid cells;
+    ``nerf.ray_tile``). tile = 1 gives exactly the single-pixel batches.
+    """
+    if n % (tile * tile):
+        raise NerfTrainingError(f"nerf.rays_per_batch={n} is not a multiple of nerf.ray_tile^2={tile * tile}")
     dev = table.layers.device
     size = table.frames.size
-    f = torch.randint(0, len(table.frames), (n,), generator=gen, device=dev)
-    u = torch.rand(n, 2, generator=gen, device=dev)
+    m = n // (tile * tile)                                                       # tiles (rays when tile = 1)
+    f = torch.randint(0, len(table.frames), (m,), generator=gen, device=dev)
+    u = torch.rand(m, 2, generator=gen, device=dev)
     r = table.rects[f]
     y = r[:, 0] + (u[:, 0] * (r[:, 1] - r[:, 0])).long()
     x = r[:, 2] + (u[:, 1] * (r[:, 3] - r[:, 2])).long()
-    anywhere = torch.arange(n, device=dev) < int(n * UNIFORM_FRACTION)
-    y = torch.where(anywhere, (u[:, 0] * size).long(), y).clamp(0, size - 1)
-    x = torch.where(anywhere, (u[:, 1] * size).long(), x).clamp(0, size - 1)
+    anywhere = torch.arange(m, device=dev) < int(m * UNIFORM_FRACTION)
+    y = torch.where(anywhere, (u[:, 0] * size).long(), y).clamp(0, size - tile)
+    x = torch.where(anywhere, (u[:, 1] * size).long(), x).clamp(0, size - tile)
+    if tile > 1:                                                                 # [m] corners -> [m * tile^2] pixels
+        dy, dx = torch.meshgrid(torch.arange(tile, device=dev), torch.arange(tile, device=dev), indexing="ij")
+        y = (y[:, None] + dy.reshape(1, -1)).reshape(-1)
+        x = (x[:, None] + dx.reshape(1, -1)).reshape(-1)
+        f = f.repeat_interleave(tile * tile)
     return f, y * size + x
 
 
@@ -175,6 +188,9 @@ def _check_config(cfg: NerfConfig) -> None:
         problems.append(f"nerf.iterations={cfg.iterations} (must be >= 1)")
     if not 0 <= cfg.refine_start <= cfg.iterations:
         problems.append(f"nerf.refine_start={cfg.refine_start} (must be in 0..nerf.iterations={cfg.iterations})")
+    if cfg.ray_tile < 1 or cfg.rays_per_batch % (cfg.ray_tile ** 2):
+        problems.append(f"nerf.ray_tile={cfg.ray_tile} (must be >= 1, and nerf.rays_per_batch={cfg.rays_per_batch} a "
+                        f"multiple of its square)")
     if cfg.rays_per_batch < 8 or cfg.samples_per_ray < 2:
         problems.append(f"nerf.rays_per_batch={cfg.rays_per_batch}, samples_per_ray={cfg.samples_per_ray} "
                         f"(need >= 8 and >= 2)")
@@ -186,7 +202,7 @@ def _check_config(cfg: NerfConfig) -> None:
         raise NerfTrainingError("bad NeRF settings: " + "; ".join(problems))
 
 
-LATER_FIELDS = {"train_precision": "fp32"}
+LATER_FIELDS = {"train_precision": "fp32", "ray_tile": 1}
 """NerfConfig fields added after NeRFs were first trained, with their defaults: at the default they stay out of
 the fingerprint, so a NeRF trained before the field existed (and computing the same) is still reused."""
 
@@ -378,7 +394,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         for group in optimiser.param_groups:
             group["lr"] = _linear_lr(cfg, it)
         use_grid = grid if it >= skip_from else None
-        f, pix = sample_rays(table, cfg.rays_per_batch, gen)
+        f, pix = sample_rays(table, cfg.rays_per_batch, gen, cfg.ray_tile)
         out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid, fp16)
         photo = l_photo(out.rgb, target)                                       # eq. 15
         patch_photo = cord = shape = None

@@ -290,12 +290,13 @@ def test_fingerprint_leaves_out_later_fields_at_their_defaults(render_world):
 
     ds, cfg = render_world["ds"], _cfg(render_world)
     assert cfg.train_precision == LATER_FIELDS["train_precision"] == "fp32"
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train_precision"}
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("train_precision", "ray_tile")}
     with open(ds.manifest_path, "rb") as fh:
         manifest = fh.read()
     earlier = run_fingerprint({"cfg": settings, "seed": 0, "speaker": "s", "code": "alpha", "extra": None}, manifest)
     assert fingerprint(cfg, 0, ds, "s", "alpha") == earlier
     assert fingerprint(dataclasses.replace(cfg, train_precision="tf32"), 0, ds, "s", "alpha") != earlier
+    assert fingerprint(dataclasses.replace(cfg, ray_tile=4), 0, ds, "s", "alpha") != earlier
 
 
 def test_mlp_inputs_are_concatenated_under_autograd_and_split_without(monkeypatch):
@@ -315,3 +316,23 @@ def test_mlp_inputs_are_concatenated_under_autograd_and_split_without(monkeypatc
         sigma, geo = f.density(x, code)
     assert calls == [1]
     assert torch.allclose(sigma, sigma_grad.detach(), atol=1e-6) and torch.allclose(geo, geo_grad.detach(), atol=1e-6)
+
+
+def test_tile_sampling_draws_whole_tiles_of_one_frame(render_world):
+    ds = render_world["ds"]
+    frames = load_nerf_frames(ds, ds.extra["target_speaker"], "train", image_size=32, max_frames=12)
+    table = build_ray_table(frames, "cpu")
+    single = sample_rays(table, 256, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(single, sample_rays(table, 256, torch.Generator().manual_seed(3),
+                                                                     tile=1)))
+    f, pix = sample_rays(table, 4000, torch.Generator().manual_seed(0), tile=4)
+    f, y, x = f.view(-1, 16), (pix // 32).view(-1, 16), (pix % 32).view(-1, 16)
+    assert (f == f[:, :1]).all()                                              # one frame per tile
+    assert torch.equal(y - y[:, :1], torch.arange(4).repeat_interleave(4).expand_as(y))
+    assert torch.equal(x - x[:, :1], torch.arange(4).repeat(4).expand_as(x))
+    assert pix.min() >= 0 and pix.max() < 32 * 32
+    r = table.rects[f[:, 0]]
+    in_rect = ((y[:, 0] >= r[:, 0]) & (y[:, 0] < r[:, 1]) & (x[:, 0] >= r[:, 2]) & (x[:, 0] < r[:, 3])).float().mean()
+    assert in_rect > 0.8
+    with pytest.raises(NerfTrainingError, match="multiple of nerf.ray_tile"):
+        sample_rays(table, 100, torch.Generator(), tile=4)
