@@ -9,14 +9,16 @@
 #   bash benchmarks/issue21_gpu.sh        # checks, before / after training, video
 #   bash benchmarks/issue21_gpu.sh ab     # training before, after, before, after (one corpus), a 16,384-ray batch,
 #                                         # then the video benchmark with the shipped defaults
+#   bash benchmarks/issue21_gpu.sh graph  # training before, eager, CUDA-graph step (fp32, TF32), eager again, then the
+#                                         # video benchmark's first use in a process (--cold)
 set -u
 export PYTHONPATH=/tmp/site:.
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 S=$(date +%s); F=0
 el() { echo "$1 $(( $(date +%s) - S )) s"; }
 train() {   # train NAME WORKDIR [--set ...]: the current tree's photometric training, training rows only
-  local name=$1 work=$2; shift 2; mkdir -p "$work"; ln -sfn /tmp/w/data "$work/data"
-  timeout 110 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work "$work" --name "$name" \
+  local name=$1 work=$2; shift 2; mkdir -p "$work"; [ "$work" = /tmp/w ] || ln -sfn /tmp/w/data "$work/data"
+  timeout 150 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work "$work" --name "$name" \
     --results "$OUT" --skip-render "$@" > "$OUT/$name.log" 2>&1; el "$name"
 }
 before() {  # before NAME WORKDIR: the tree before issue 21's training changes (.devcarry/old)
@@ -24,6 +26,28 @@ before() {  # before NAME WORKDIR: the tree before issue 21's training changes (
   timeout 150 env PYTHONPATH=/tmp/site:.devcarry/old python3 .devcarry/old/benchmarks/nerf_speed.py --device cuda \
     --profile gpu --work "$2" --name "$1" --results "$OUT" > "$OUT/$1.log" 2>&1; el "$1"
 }
+if [ "${1:-}" = profile ]; then   # where a step's time goes (train_step_profile.py), then fp16 in the graph
+  train train_graph_p /tmp/w --set nerf.train_step=graph
+  timeout 200 python3 benchmarks/train_step_profile.py --device cuda --profile gpu --trained /tmp/w/nerf_gpu \
+    --data /tmp/w/data --name train_step_profile_gpu --results "$OUT" > "$OUT/profile.log" 2>&1; el profile
+  train train_graph_fp16 /tmp/a6 --set nerf.train_step=graph --set nerf.train_precision=fp16
+  grep -h "it/s\|frames/s\|dB\|Error\|error\|ms\|%" "$OUT"/*.log | grep -v "^ " | cut -c1-330 | tail -n 60
+  tar -C "$OUT" -czf /tmp/all.tgz . && rm -rf "$OUT"/* && mv /tmp/all.tgz "$OUT/"
+  exit 0
+fi
+if [ "${1:-}" = graph ]; then
+  before train_before /tmp/w
+  train train_eager_1 /tmp/a1
+  train train_graph_1 /tmp/a2 --set nerf.train_step=graph
+  train train_graph_tf32 /tmp/a3 --set nerf.train_step=graph --set nerf.train_precision=tf32
+  train train_eager_2 /tmp/a4
+  train train_graph_2 /tmp/a5 --set nerf.train_step=graph
+  timeout 150 python3 benchmarks/video_speed.py --device cuda --profile gpu --trained /tmp/a1/nerf_gpu --data /tmp/w/data \
+    --quick --cold --encoder-threads 4 --seconds 20 --before-seconds 0 --name video_speed_gpu_cold \
+    --results "$OUT" > "$OUT/video_cold.log" 2>&1; el video
+  grep -h "it/s\|frames/s\|dB\|Error\|error" "$OUT"/*.log | grep -v "^ " | cut -c1-330 | tail -n 60
+  exit 0
+fi
 if [ "${1:-}" = ab ]; then
   before train_before_1 /tmp/w
   train train_after_1 /tmp/a1

@@ -224,6 +224,8 @@ class NerfConfig:
     """Training rays come in ray_tile x ray_tile tiles of neighbouring pixels; 1 = single random pixels (ours)."""
     train_precision: Literal["fp32", "tf32", "fp16"] = "fp32"
     """The MLPs' matrix products when training on a GPU: fp32, TF32, or fp16 autocast with a loss scale (ours)."""
+    train_step: Literal["eager", "graph"] = "eager"
+    """Photometric steps op by op, or each as one CUDA graph (static shapes, counter-based random numbers; ours)."""
     max_resolution: int = 2048
     """Finest hash-grid resolution over the head box (instant-ngp)."""
     grid_resolution: int = 64

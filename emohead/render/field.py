@@ -135,14 +135,21 @@ class ExpressionField(nn.Module):
 
 def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, background: torch.Tensor, *,
                 n_samples: int = 64, stratified: bool = False, generator: torch.Generator | None = None,
-                grid=None, check_codes: bool = True) -> RenderedRays:
+                grid=None, check_codes: bool = True, jitter: torch.Tensor | None = None,
+                compact: bool = True) -> RenderedRays:
     """Volume-render rays [R] through ``field`` with expression codes [R, m] (or one [m]); rays that miss the
     head box show ``background`` ([R, 3] or [3]). With an OccupancyGrid ``grid``, samples in empty cells are
-    skipped (density 0, the field is not evaluated there). ``check_codes=False`` skips the NaN test of the codes
-    (it waits for the GPU; the trainer checks its codes once). Densities and colours are composited in float32,
-    also when the field runs under fp16 autocast."""
+    skipped (density 0). ``check_codes=False`` skips the NaN test of the codes (it waits for the GPU; the trainer
+    checks its codes once). Densities and colours are composited in float32, also when the field runs under fp16
+    autocast. jitter [R, S]: the stratified samples' places in their bins (``sample_along_rays``).
+
+    compact=True sends only the kept samples to the field (a ``nonzero`` whose size the host must wait for);
+    compact=False evaluates all R x S samples and zeroes the density of the others, which gives the same colours
+    and the same gradients (a zero-density sample has weight 0) with shapes fixed in advance, as a CUDA graph needs.
+    """
     n = rays.origins.shape[0]
-    s = sample_along_rays(rays.near, rays.far, n_samples, stratified=stratified, generator=generator)   # [R, S]
+    s = sample_along_rays(rays.near, rays.far, n_samples, stratified=stratified, generator=generator,
+                          jitter=jitter)                                                                  # [R, S]
     pts = rays.origins[:, None] + s[..., None] * rays.directions[:, None]                              # [R, S, 3]
     dirs = rays.directions[:, None].expand(-1, n_samples, -1)
     codes = code.expand(n, -1) if code.dim() == 1 else code
@@ -153,6 +160,11 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
     keep = rays.hit[:, None].expand(-1, n_samples).reshape(-1)
     if grid is not None:
         keep = keep & grid.occupied(flat)
+    if not compact:
+        sig_all, geo = field.density(flat, codes, check=False)
+        sigma = sig_all * keep
+        rgb = field.color(flat, dirs.reshape(-1, 3), codes, geo, check=False).float()
+        return composite(sigma.reshape(n, n_samples), rgb.reshape(n, n_samples, 3), s, rays.far, background)
     sigma = torch.zeros(flat.shape[0], device=flat.device)
     rgb = torch.zeros(flat.shape[0], 3, device=flat.device)
     kidx = keep.nonzero()[:, 0]

@@ -110,12 +110,20 @@ def frame_rays(origins: torch.Tensor, directions: torch.Tensor, R: torch.Tensor,
 
 
 def sample_along_rays(near: torch.Tensor, far: torch.Tensor, n_samples: int, *, stratified: bool = False,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sample depths s [R, S] in [near, far]: bin centres, or one uniform sample per bin when ``stratified``."""
+                      generator: torch.Generator | None = None, jitter: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample depths s [R, S] in [near, far]: bin centres, or one uniform sample per bin when ``stratified``.
+
+    jitter [R, S] in [0, 1): the stratified samples' positions within their bins, given (instead of drawn from
+    ``generator``; the CUDA-graph training step draws its own, ``counter_rng.py``).
+    """
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     edges = torch.linspace(0.0, 1.0, n_samples + 1, device=near.device, dtype=near.dtype)
-    if stratified:
+    if jitter is not None:
+        if tuple(jitter.shape) != (near.shape[0], n_samples):
+            raise ValueError(f"jitter must be [R, S] = [{near.shape[0]}, {n_samples}], got {tuple(jitter.shape)}")
+        u = jitter.to(near.dtype)
+    elif stratified:
         u = torch.rand(near.shape[0], n_samples, generator=generator, device=near.device, dtype=near.dtype)
     else:
         u = torch.full((near.shape[0], n_samples), 0.5, device=near.device, dtype=near.dtype)

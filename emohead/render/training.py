@@ -8,10 +8,13 @@ Two stages, as the paper trains its rendering module:
   face crop of one frame (``losses.patch_pixels``) and feeds it to the coordination backend (the face
   analyser's embedding by default, CLIP on request) and to the analyser's identity head.
 
-What a ray is compared with (AD-NeRF's layering): the target is the real frame; the ray's background is the
-frame with its head pixels replaced by the estimated background image. So outside the head the NeRF must be
+What a ray is compared with (``batches.py``, AD-NeRF's layering): the target is the real frame; the ray's background
+is the frame with its head pixels replaced by the estimated background image. So outside the head the NeRF must be
 transparent (the frame shows through), on the head it must be opaque, and at test time the head is rendered on
 black with its opacity and composited over torso and background (``compositing.py``).
+
+``nerf.train_step``: "eager" runs each step op by op; "graph" runs the photometric steps as one CUDA graph each
+(``graph_step.py``: static shapes, counter-based random numbers; the same maths eagerly on a CPU).
 
 Adam with a linear schedule (lr -> lr * final_lr_fraction); every ``grid_every`` iterations the occupancy grid
 is refreshed from the field, and after the first quarter of training empty cells are skipped. Batches are a
@@ -38,107 +41,20 @@ from ..cpu_kernels import training_kernels
 from ..files import FolderLock
 from ..training_loop import CheckpointedLoop, RunFolder
 from ..training_loop import fingerprint as run_fingerprint
-from .field import ExpressionField, render_rays
-from .frames import NerfDataError, NerfFrames, estimate_background, head_box, load_nerf_frames
+from .batches import (NerfTrainingError, RayTable, background_layers, build_ray_table, head_rects,  # noqa: F401
+                      rays_from_uniforms, render_training_rays, sample_rays)
+from .field import ExpressionField
+from .frames import NerfFrames, head_box, load_nerf_frames
+from .graph_step import GraphedPhotoStep
 from .losses import (AnalyserCoordination, ClipCoordination, TddfaCoordination, l_cord, l_photo, l_shape, nerf_loss,
                      patch_pixels, psnr_from_mse)
 from .model import NERF_META, NERF_WEIGHTS, HeadNerf, load_nerf, save_nerf
 from .occupancy import OccupancyGrid
-from .rays import pose_rays
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.json"
-RECT_MARGIN = 0.08
-"""Margin (fraction of the frame) around each frame's head bounding box within which most rays are drawn."""
-UNIFORM_FRACTION = 0.125
-"""Fraction of each batch's rays drawn anywhere in the frame (keeps empty space empty)."""
-
-
-class NerfTrainingError(ValueError, RuntimeError):
-    """Settings or inputs the NeRF training cannot use (names them). A ValueError, so the CLI reports it as bad
-    input (exit 2); still a RuntimeError for older callers."""
-
-
-@dataclass
-class RayTable:
-    """Everything a training step draws rays from, on the training device.
-
-    images, layers uint8 [N, H, W, 3] (layers: the frame with its head replaced by the background);
-    rects long [N, 4] (y0, y1, x0, x1) around each head; origins, directions [H * W, 3] world rays of the camera.
-    """
-
-    frames: NerfFrames
-    background: torch.Tensor
-    layers: torch.Tensor
-    rects: torch.Tensor
-    origins: torch.Tensor
-    directions: torch.Tensor
-
-
-def background_layers(frames: NerfFrames, background: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, H, W, 3]: each frame with its head pixels replaced by the background (what the head covers)."""
-    bg = (background.clamp(0, 1) * 255 + 0.5).to(torch.uint8).to(frames.images.device)
-    return torch.where(frames.head_mask()[..., None], bg, frames.images)
-
-
-def head_rects(frames: NerfFrames, margin: float = RECT_MARGIN) -> torch.Tensor:
-    """long [N, 4] (y0, y1, x0, x1), exclusive ends: each frame's head bounding box grown by ``margin`` of the frame."""
-    mask = frames.head_mask()                                                    # [N, H, W]
-    n, h, w = mask.shape
-    rows, cols = mask.any(dim=2), mask.any(dim=1)                                # [N, H], [N, W]
-    if not bool(rows.any(dim=1).all()):
-        bad = int((~rows.any(dim=1)).nonzero()[0, 0])
-        raise NerfDataError(f"frame {bad} of clip {frames.clip_ids[bad]!r} has no head pixel in its parsing mask")
-    ar_h, ar_w = torch.arange(h, device=mask.device), torch.arange(w, device=mask.device)
-    m = int(round(margin * h))
-    y0 = torch.where(rows, ar_h, h).amin(1) - m
-    y1 = torch.where(rows, ar_h, -1).amax(1) + 1 + m
-    x0 = torch.where(cols, ar_w, w).amin(1) - m
-    x1 = torch.where(cols, ar_w, -1).amax(1) + 1 + m
-    return torch.stack([y0.clamp(0, h - 1), y1.clamp(1, h), x0.clamp(0, w - 1), x1.clamp(1, w)], dim=1)
-
-
-def build_ray_table(frames: NerfFrames, device: torch.device | str) -> RayTable:
-    """The frames on ``device`` with their background layers, head rectangles and camera rays; refuses NaN codes."""
-    bad = (~torch.isfinite(frames.codes).all(dim=1)).nonzero()
-    if bad.numel():
-        i = int(bad[0, 0])
-        raise NerfDataError(f"frame {i} of clip {frames.clip_ids[i]!r} has a NaN or inf expression code")
-    frames = frames.to(device)
-    background = estimate_background(frames.images, frames.parsing).to(device)
-    o, d = frames.camera.pixel_rays(frames.size, frames.size)
-    return RayTable(frames=frames, background=background, layers=background_layers(frames, background),
-                    rects=head_rects(frames), origins=o.reshape(-1, 3), directions=d.reshape(-1, 3))
-
-
-def sample_rays(table: RayTable, n: int, gen: torch.Generator, tile: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """(frame [n], flat pixel [n]): most rays uniform in a random frame's head rectangle, some anywhere.
-
-    tile > 1: n / tile^2 tiles of tile x tile neighbouring pixels of one frame each, drawn by the same rule for the
-    tile's corner and listed tile by tile (consecutive rays are neighbours, so their samples share hash-grid cells;
-    ``nerf.ray_tile``). tile = 1 gives exactly the single-pixel batches.
-    """
-    if n % (tile * tile):
-        raise NerfTrainingError(f"nerf.rays_per_batch={n} is not a multiple of nerf.ray_tile^2={tile * tile}")
-    dev = table.layers.device
-    size = table.frames.size
-    m = n // (tile * tile)                                                       # tiles (rays when tile = 1)
-    f = torch.randint(0, len(table.frames), (m,), generator=gen, device=dev)
-    u = torch.rand(m, 2, generator=gen, device=dev)
-    r = table.rects[f]
-    y = r[:, 0] + (u[:, 0] * (r[:, 1] - r[:, 0])).long()
-    x = r[:, 2] + (u[:, 1] * (r[:, 3] - r[:, 2])).long()
-    anywhere = torch.arange(m, device=dev) < int(m * UNIFORM_FRACTION)
-    y = torch.where(anywhere, (u[:, 0] * size).long(), y).clamp(0, size - tile)
-    x = torch.where(anywhere, (u[:, 1] * size).long(), x).clamp(0, size - tile)
-    if tile > 1:                                                                 # [m] corners -> [m * tile^2] pixels
-        dy, dx = torch.meshgrid(torch.arange(tile, device=dev), torch.arange(tile, device=dev), indexing="ij")
-        y = (y[:, None] + dy.reshape(1, -1)).reshape(-1)
-        x = (x[:, None] + dx.reshape(1, -1)).reshape(-1)
-        f = f.repeat_interleave(tile * tile)
-    return f, y * size + x
 
 
 LOSS_SCALE_FP16 = 1024.0
@@ -157,29 +73,13 @@ def matmul_tf32(enabled: bool):
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
-def render_training_rays(field: ExpressionField, table: RayTable, f: torch.Tensor, pix: torch.Tensor,
-                         n_samples: int, gen: torch.Generator, grid: OccupancyGrid | None, fp16: bool = False):
-    """Render rays (frame f [R], pixel pix [R]) with stratified samples -> (RenderedRays, target rgb [R, 3]).
-
-    The frames' codes were checked once when the table was built, so no step waits for a NaN test.
-    fp16: the field's MLPs under fp16 autocast (CUDA only); the compositing stays float32.
-    """
-    fr = table.frames
-    rays = pose_rays(table.origins[pix], table.directions[pix], fr.R[f], fr.t[f], field.box_min, field.box_max)
-    size = fr.size
-    yy, xx = pix // size, pix % size
-    bg = table.layers[f, yy, xx].float() / 255.0                                  # [R, 3]
-    target = fr.images[f, yy, xx].float() / 255.0
-    with torch.autocast("cuda", dtype=torch.float16, enabled=fp16):
-        out = render_rays(field, rays, fr.codes[f], bg, n_samples=n_samples, stratified=True, generator=gen,
-                          grid=grid, check_codes=False)
-    return out, target
-
-
 def build_field(cfg: NerfConfig, code_dim: int, box: tuple[torch.Tensor, torch.Tensor]) -> ExpressionField:
     return ExpressionField(box[0], box[1], expr_dim=code_dim, hash_levels=cfg.hash_levels,
                            hash_features=cfg.hash_features, hash_log2_size=cfg.hash_log2_size,
                            max_resolution=cfg.max_resolution, hidden=cfg.hidden, backend=cfg.backend)
+
+
+TRAIN_STEPS = ("eager", "graph")
 
 
 def _check_config(cfg: NerfConfig) -> None:
@@ -198,11 +98,13 @@ def _check_config(cfg: NerfConfig) -> None:
         problems.append(f"nerf.lr={cfg.lr}, final_lr_fraction={cfg.final_lr_fraction} (need lr > 0, fraction in (0, 1])")
     if cfg.checkpoint_every < 1 or cfg.grid_every < 1:
         problems.append(f"nerf.checkpoint_every={cfg.checkpoint_every}, grid_every={cfg.grid_every} (need >= 1)")
+    if cfg.train_step not in TRAIN_STEPS:
+        problems.append(f"nerf.train_step={cfg.train_step!r} (one of {', '.join(TRAIN_STEPS)})")
     if problems:
         raise NerfTrainingError("bad NeRF settings: " + "; ".join(problems))
 
 
-LATER_FIELDS = {"train_precision": "fp32", "ray_tile": 1}
+LATER_FIELDS = {"train_precision": "fp32", "ray_tile": 1, "train_step": "eager"}
 """NerfConfig fields added after NeRFs were first trained, with their defaults: at the default they stay out of
 the fingerprint, so a NeRF trained before the field existed (and computing the same) is still reused."""
 
@@ -347,8 +249,9 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
                     emotions=train_frames.emotions, code_kind=code, n_samples=cfg.samples_per_ray,
                     meta={"speaker": speaker, "fingerprint": fp, "seed": seed})
     # instant-ngp's Adam: betas (0.9, 0.99), eps 1e-15; on a GPU one fused kernel for all parameters
+    graph_step = cfg.train_step == "graph"
     optimiser = torch.optim.Adam(field.parameters(), lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15,
-                                 fused=device.type == "cuda")
+                                 fused=device.type == "cuda", capturable=graph_step and device.type == "cuda")
     fp16 = cfg.train_precision == "fp16" and device.type == "cuda"
     loss_scale = LOSS_SCALE_FP16 if fp16 else 1.0
     tf32 = cfg.train_precision == "tf32" and device.type == "cuda"
@@ -386,11 +289,12 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
     # per-step losses stay on the device (a float() per step would wait for the GPU); read at each log point
     running: dict[str, list[torch.Tensor]] = {"loss": [], "l_photo": [], "l_cord": [], "l_shape": []}
     nan = torch.tensor(float("nan"), device=device)
+    photo_step = GraphedPhotoStep(field, table, optimiser, cfg, seed, grid, fp16=fp16,
+                                  loss_scale=loss_scale) if graph_step else None
     loop = CheckpointedLoop(history, checkpoint, checkpoint_every=cfg.checkpoint_every, where=run.root / run.checkpoint)
 
-    def one_step(it: int, bar: Any) -> None:
-        gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + it)
-        field.train()
+    def eager_step(it: int, gen: torch.Generator, refining: bool):
+        """One step op by op -> (loss, L_photo, L_cord or None, L_shape or None), device tensors."""
         for group in optimiser.param_groups:
             group["lr"] = _linear_lr(cfg, it)
         use_grid = grid if it >= skip_from else None
@@ -398,7 +302,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid, fp16)
         photo = l_photo(out.rgb, target)                                       # eq. 15
         patch_photo = cord = shape = None
-        if it >= cfg.refine_start and refine:                                  # eq. 16 on one rendered face patch
+        if refining:                                                          # eq. 16 on one rendered face patch
             fi = torch.randint(0, len(train_frames), (1,), generator=gen, device=device)
             pix = coord.patch_pixels(int(fi)) if isinstance(coord, TddfaCoordination) else patch_idx
             pout, ptarget = render_training_rays(field, table, fi.expand(pix.numel()), pix,
@@ -421,8 +325,21 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         optimiser.zero_grad(set_to_none=True)
         (loss * loss_scale).backward() if fp16 else loss.backward()
         optimiser.step()
+        return loss, photo, cord, shape
+
+    def one_step(it: int, bar: Any) -> None:
+        field.train()
+        refining = it >= cfg.refine_start and refine
+        gen = None
+        if photo_step is not None and not refining:                            # eq. 15 as one CUDA graph
+            loss = photo = photo_step(it, it >= skip_from)
+            cord = shape = None
+        else:
+            gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + it)
+            loss, photo, cord, shape = eager_step(it, gen, refining)
         done = it + 1
         if done % cfg.grid_every == 0:
+            gen = gen or torch.Generator(device=device).manual_seed(seed * 1_000_003 + it)
             pick = torch.randint(0, len(train_frames), (8,), generator=gen, device=device)
             occ = grid.refresh(field, table.frames.codes[pick], generator=gen)
             history["grid_occupancy"].append([done, occ])

@@ -290,13 +290,15 @@ def test_fingerprint_leaves_out_later_fields_at_their_defaults(render_world):
 
     ds, cfg = render_world["ds"], _cfg(render_world)
     assert cfg.train_precision == LATER_FIELDS["train_precision"] == "fp32"
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("train_precision", "ray_tile")}
+    assert set(LATER_FIELDS) == {"train_precision", "ray_tile", "train_step"}
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in LATER_FIELDS}
     with open(ds.manifest_path, "rb") as fh:
         manifest = fh.read()
     earlier = run_fingerprint({"cfg": settings, "seed": 0, "speaker": "s", "code": "alpha", "extra": None}, manifest)
     assert fingerprint(cfg, 0, ds, "s", "alpha") == earlier
     assert fingerprint(dataclasses.replace(cfg, train_precision="tf32"), 0, ds, "s", "alpha") != earlier
     assert fingerprint(dataclasses.replace(cfg, ray_tile=4), 0, ds, "s", "alpha") != earlier
+    assert fingerprint(dataclasses.replace(cfg, train_step="graph"), 0, ds, "s", "alpha") != earlier
 
 
 def test_mlp_inputs_are_concatenated_under_autograd_and_split_without(monkeypatch):
