@@ -26,6 +26,22 @@ before() {  # before NAME WORKDIR: the tree before issue 21's training changes (
   timeout 150 env PYTHONPATH=/tmp/site:.devcarry/old python3 .devcarry/old/benchmarks/nerf_speed.py --device cuda \
     --profile gpu --work "$2" --name "$1" --results "$OUT" > "$OUT/$1.log" 2>&1; el "$1"
 }
+if [ "${1:-}" = final ]; then     # issue 21, round 3: before / eager / graph (fp32, fp16, tf32), twice, then the profile
+  before train_before /tmp/w
+  train train_eager_1 /tmp/a1
+  train train_graph_1 /tmp/a2 --set nerf.train_step=graph
+  train train_graph_fp16 /tmp/a3 --set nerf.train_step=graph --set nerf.train_precision=fp16
+  train train_graph_tf32 /tmp/a4 --set nerf.train_step=graph --set nerf.train_precision=tf32
+  before train_before_2 /tmp/b2
+  train train_eager_2 /tmp/a5
+  train train_graph_2 /tmp/a6 --set nerf.train_step=graph
+  timeout 200 python3 benchmarks/train_step_profile.py --device cuda --profile gpu --trained /tmp/a2/nerf_gpu \
+    --data /tmp/w/data --name train_step_profile_gpu --results "$OUT" > "$OUT/profile.log" 2>&1; el profile
+  for f in /tmp/a*/nerf_gpu/history.json; do d=$(basename $(dirname $(dirname $f))); cp $f "$OUT/history_$d.json"; done
+  grep -h "it/s\|dB\|Error\|error\|ms\|%" "$OUT"/*.log | grep -v "^ " | grep "^{\|Error" | cut -c1-330 | tail -n 70
+  tar -C "$OUT" -czf /tmp/all.tgz . && rm -rf "$OUT"/* && mv /tmp/all.tgz "$OUT/"
+  exit 0
+fi
 if [ "${1:-}" = profile ]; then   # where a step's time goes (train_step_profile.py), then fp16 in the graph
   train train_graph_p /tmp/w --set nerf.train_step=graph
   timeout 200 python3 benchmarks/train_step_profile.py --device cuda --profile gpu --trained /tmp/w/nerf_gpu \

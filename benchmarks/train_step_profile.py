@@ -7,11 +7,11 @@
 On a trained NeRF (its occupancy grid is a real one) and its training frames, with the profile's batch:
 
 - the photometric step (eq. 15) op by op (``nerf.train_step=eager``) and as a replayed CUDA graph (``graph``), with
-  and without the occupancy grid, in milliseconds per step (synchronised before and after a run of steps): the
+  and without the occupancy grid (with it, the graph step packs the kept samples into fixed slots), in milliseconds
+  per step (synchronised before and after a run of steps): the
   graph rows are the GPU's own time for a step, the eager rows add the host's launches;
 - the graph step with TF32 and with fp16 autocast;
-- the fraction of a batch's samples the grid keeps (what the eager step sends to the field; the graph step sends
-  all of them and zeroes the others' density);
+- the fraction of a batch's samples the grid keeps (what either step sends to the field);
 - what the trainer does between steps: an occupancy-grid refresh (every nerf.grid_every steps) and a validation
   (2 held-out frames, every iterations / 20 steps in benchmarks/nerf_speed.py).
 
@@ -110,7 +110,7 @@ def main() -> None:
     kept_frac = sum(k[1] for k in kept) / len(kept)
     row("samples of a batch on rays that meet the head box", f"{100 * hit_frac:.1f} %", "8 batches")
     row("samples of a batch the occupancy grid keeps", f"{100 * kept_frac:.1f} %",
-        "what the eager step sends to the field; the graph step evaluates all and zeroes the rest")
+        "what the steps send to the field once the grid is used")
 
     # eager photometric steps
     optimiser = adam()
@@ -139,8 +139,11 @@ def main() -> None:
             for use_grid in (False, True):
                 timed(lambda i: step(10_000 + i, use_grid), 5, device)             # warm-up and capture
                 ms = timed(lambda i: step(20_000 + i, use_grid), args.steps, device)
+                note = (f"kept samples packed into {step.capacity} slots ({100 * step.capacity / step.n_points:.0f} %"
+                        f" of the batch's); steps that kept more: {int(step.dropped_steps)}") if use_grid else ""
                 row(f"graph step ({'replayed' if cuda else 'eager on a CPU'}), {precision}, "
-                    f"{'with' if use_grid else 'without'} the occupancy grid", f"{ms:.2f} ms ({1e3 / ms:.0f} it/s)")
+                    f"{'with' if use_grid else 'without'} the occupancy grid", f"{ms:.2f} ms ({1e3 / ms:.0f} it/s)",
+                    note)
         del step
 
     # between steps

@@ -118,12 +118,14 @@ def rays_from_uniforms(table: RayTable, f: torch.Tensor, u: torch.Tensor, tile: 
 
 def render_training_rays(field: ExpressionField, table: RayTable, f: torch.Tensor, pix: torch.Tensor,
                          n_samples: int, gen: torch.Generator | None, grid: OccupancyGrid | None, fp16: bool = False,
-                         *, jitter: torch.Tensor | None = None, compact: bool = True):
+                         *, jitter: torch.Tensor | None = None, compact: bool = True, capacity: int | None = None,
+                         stats: dict | None = None):
     """Render rays (frame f [R], pixel pix [R]) with stratified samples -> (RenderedRays, target rgb [R, 3]).
 
     The frames' codes were checked once when the table was built, so no step waits for a NaN test.
     fp16: the field's MLPs under fp16 autocast (CUDA only); the compositing stays float32.
-    jitter [R, S] (the samples' places in their bins, instead of ``gen``) and compact: see ``render_rays``.
+    jitter [R, S] (the samples' places in their bins, instead of ``gen``), compact, capacity, stats: see
+    ``render_rays``.
     """
     fr = table.frames
     rays = pose_rays(table.origins[pix], table.directions[pix], fr.R[f], fr.t[f], field.box_min, field.box_max)
@@ -134,5 +136,6 @@ def render_training_rays(field: ExpressionField, table: RayTable, f: torch.Tenso
     # no autocast weight cache: it is not allowed while a CUDA graph is captured (and saves little here)
     with torch.autocast("cuda", dtype=torch.float16, enabled=fp16, cache_enabled=False):
         out = render_rays(field, rays, fr.codes[f], bg, n_samples=n_samples, stratified=True, generator=gen,
-                          grid=grid, check_codes=False, jitter=jitter, compact=compact)
+                          grid=grid, check_codes=False, jitter=jitter, compact=compact,
+                          capacity=capacity, stats=stats)
     return out, target

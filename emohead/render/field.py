@@ -120,6 +120,23 @@ class ExpressionField(nn.Module):
         h = _mlp_of_parts(self.density_mlp, [self.encoder(u, check=check), code])
         return density_activation(h[:, 0], inside), h[:, 1:]
 
+    def max_density(self, x: torch.Tensor, codes: torch.Tensor, *, check: bool = True) -> torch.Tensor:
+        """[N]: the largest sigma over K codes [K, m] (or one [m]) at points x [N, 3] (the occupancy grid's refresh).
+
+        The hash grid does not depend on the code, so the points are encoded once for all K codes.
+        """
+        codes = codes.reshape(-1, codes.shape[-1])
+        self._check(x, codes[:1], values=check)
+        if check and not torch.isfinite(codes).all():
+            raise FieldInputError("expression code contains NaN or inf")
+        u, inside = self.normalise(x)
+        enc = self.encoder(u, check=check)                                    # [N, L F]
+        best = torch.zeros(x.shape[0], device=x.device)
+        for code in codes:
+            h = _mlp_of_parts(self.density_mlp, [enc, code.expand(x.shape[0], -1)])
+            best = torch.maximum(best, density_activation(h[:, 0], inside))
+        return best
+
     def color(self, x: torch.Tensor, d: torch.Tensor, code: torch.Tensor,
               features: torch.Tensor | None = None, *, check: bool = True, encoded_d: bool = False) -> torch.Tensor:
         """rgb [N, 3] at points x [N, 3] seen along unit directions d [N, 3].
@@ -133,25 +150,43 @@ class ExpressionField(nn.Module):
         return torch.sigmoid(_mlp_of_parts(self.color_mlp, [features, sh, code]))
 
 
+def pack_kept(keep: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The kept samples' indices packed into ``capacity`` slots, with shapes fixed in advance (no ``nonzero``).
+
+    keep [N] bool -> (slots [capacity] long: kept sample indices in order, then 0; valid [capacity] bool: the slot
+    holds a kept sample; count [] long: how many were kept). Kept samples past ``capacity`` get no slot.
+    """
+    n = keep.shape[0]
+    pos = torch.cumsum(keep, 0) - 1                                                  # [N] slot of each kept sample
+    count = pos[-1] + 1
+    dest = torch.where(keep & (pos < capacity), pos, capacity)                       # the rest -> a spare slot
+    slots = torch.zeros(capacity + 1, dtype=torch.long, device=keep.device)
+    slots = slots.scatter(0, dest, torch.arange(n, device=keep.device))[:capacity]
+    valid = torch.arange(capacity, device=keep.device) < count
+    return slots, valid, count
+
+
 def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, background: torch.Tensor, *,
                 n_samples: int = 64, stratified: bool = False, generator: torch.Generator | None = None,
                 grid=None, check_codes: bool = True, jitter: torch.Tensor | None = None,
-                compact: bool = True) -> RenderedRays:
+                compact: bool = True, capacity: int | None = None, stats: dict | None = None) -> RenderedRays:
     """Volume-render rays [R] through ``field`` with expression codes [R, m] (or one [m]); rays that miss the
     head box show ``background`` ([R, 3] or [3]). With an OccupancyGrid ``grid``, samples in empty cells are
     skipped (density 0). ``check_codes=False`` skips the NaN test of the codes (it waits for the GPU; the trainer
     checks its codes once). Densities and colours are composited in float32, also when the field runs under fp16
     autocast. jitter [R, S]: the stratified samples' places in their bins (``sample_along_rays``).
 
-    compact=True sends only the kept samples to the field (a ``nonzero`` whose size the host must wait for);
-    compact=False evaluates all R x S samples and zeroes the density of the others, which gives the same colours
-    and the same gradients (a zero-density sample has weight 0) with shapes fixed in advance, as a CUDA graph needs.
+    Which samples the field sees, three ways with the same colours and gradients (a zero-density sample has weight 0):
+    compact=True: only the kept ones, found with a ``nonzero`` whose size the host must wait for;
+    compact=False: all R x S, the others' density zeroed (shapes fixed in advance, as a CUDA graph needs);
+    compact=False, capacity=K: the kept ones packed into K slots (``pack_kept``; fixed shapes, less work). Kept
+    samples past K are dropped (density 0): stats["kept"] receives the count (a device tensor) to check that.
     """
     n = rays.origins.shape[0]
     s = sample_along_rays(rays.near, rays.far, n_samples, stratified=stratified, generator=generator,
                           jitter=jitter)                                                                  # [R, S]
     pts = rays.origins[:, None] + s[..., None] * rays.directions[:, None]                              # [R, S, 3]
-    dirs = rays.directions[:, None].expand(-1, n_samples, -1)
+    dirs = rays.directions[:, None].expand(-1, n_samples, -1).reshape(-1, 3)
     codes = code.expand(n, -1) if code.dim() == 1 else code
     if check_codes and not torch.isfinite(codes).all():      # checked once here, not in every field call
         raise FieldInputError("expression code contains NaN or inf")
@@ -160,18 +195,27 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
     keep = rays.hit[:, None].expand(-1, n_samples).reshape(-1)
     if grid is not None:
         keep = keep & grid.occupied(flat)
-    if not compact:
+    if not compact and capacity is None:                      # every sample
         sig_all, geo = field.density(flat, codes, check=False)
-        sigma = sig_all * keep
-        rgb = field.color(flat, dirs.reshape(-1, 3), codes, geo, check=False).float()
-        return composite(sigma.reshape(n, n_samples), rgb.reshape(n, n_samples, 3), s, rays.far, background)
+        rgb = field.color(flat, dirs, codes, geo, check=False).float()
+        return composite((sig_all * keep).reshape(n, n_samples), rgb.reshape(n, n_samples, 3), s, rays.far,
+                         background)
+    if compact:
+        kidx = keep.nonzero()[:, 0]
+        valid = None
+    else:                                                     # the kept samples in fixed slots
+        kidx, valid, count = pack_kept(keep, capacity)
+        if stats is not None:
+            stats["kept"] = count
     sigma = torch.zeros(flat.shape[0], device=flat.device)
     rgb = torch.zeros(flat.shape[0], 3, device=flat.device)
-    kidx = keep.nonzero()[:, 0]
     if kidx.numel():
         sig_k, geo = field.density(flat[kidx], codes[kidx], check=False)
-        sigma = sigma.index_put((kidx,), sig_k)
-        col = field.color(flat[kidx], dirs.reshape(-1, 3)[kidx], codes[kidx], geo, check=False)
-        rgb = rgb.index_put((kidx,), col.float())
-    sigma = sigma.reshape(n, n_samples)
-    return composite(sigma, rgb.reshape(n, n_samples, 3), s, rays.far, background)
+        col = field.color(flat[kidx], dirs[kidx], codes[kidx], geo, check=False).float()
+        if valid is None:
+            sigma = sigma.index_put((kidx,), sig_k)
+            rgb = rgb.index_put((kidx,), col)
+        else:                                                 # empty slots point at sample 0 and add nothing
+            sigma = sigma.index_put((kidx,), sig_k * valid, accumulate=True)
+            rgb = rgb.index_put((kidx,), col * valid[:, None], accumulate=True)
+    return composite(sigma.reshape(n, n_samples), rgb.reshape(n, n_samples, 3), s, rays.far, background)

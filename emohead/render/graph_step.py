@@ -7,8 +7,12 @@ buffers, so the step is rewritten without anything whose size or value the host 
 - the random numbers come from a counter-based hash of (seed, iteration) (``counter_rng.py``), with the iteration
   in a device tensor that the graph advances; batches stay a function of (seed, iteration), so a resumed run
   draws what an uninterrupted one would (they are not the eager step's numbers, only the same distribution);
-- every sample goes to the field and the occupancy grid only zeroes the density of those in empty cells
-  (``render_rays(compact=False)``: same colours and gradients as compacting them out, no ``nonzero``);
+- no ``nonzero``: before the occupancy grid is used every sample goes to the field; once it is, the samples it
+  keeps are packed into a fixed number of slots (``field.pack_kept``), the capacity: the most samples kept in
+  the warm-up steps plus a quarter, rounded up. The graph records how many were kept; at each log point
+  (:meth:`GraphedPhotoStep.review`, where the trainer waits for the GPU anyway) the capacity is refitted and the
+  step captured again when the kept samples came near it or fell far below. A step that kept more than the
+  capacity drops the excess (density 0) and is counted (``dropped_steps``, in the training history);
 - the learning rate of the linear schedule is computed on the device from the iteration;
 - Adam is the fused, capturable kernel.
 
@@ -30,6 +34,11 @@ from .occupancy import OccupancyGrid
 
 WARMUP_STEPS = 3
 """Eager steps of each phase before its graph is captured."""
+CAPACITY_MARGIN = 1.25
+"""Slots for the kept samples: this times the most kept lately, rounded up to CAPACITY_ROUND."""
+CAPACITY_ROUND = 1 << 13
+REFIT_ABOVE = 0.95
+"""Refit the capacity when a step kept more than this fraction of it (or fewer than 1 / CAPACITY_MARGIN^2)."""
 
 
 class GraphedPhotoStep:
@@ -48,67 +57,96 @@ class GraphedPhotoStep:
         if self.use_graph and not all(g.get("capturable") for g in optimiser.param_groups):
             raise ValueError("GraphedPhotoStep on CUDA needs an optimiser built with capturable=True")
         n_rays, n_samples = cfg.rays_per_batch, cfg.samples_per_ray
-        self.rng = CounterRng(seed, self.device, max(n_rays * n_samples, 2 * n_rays))
+        self.n_points = n_rays * n_samples
+        self.rng = CounterRng(seed, self.device, max(self.n_points, 2 * n_rays))
         self.iteration = torch.zeros((), dtype=torch.int64, device=self.device)
         self.lr = torch.tensor(float(cfg.lr), dtype=torch.float32, device=self.device)
+        self.max_kept = torch.zeros((), dtype=torch.int64, device=self.device)      # since the last review
+        self.dropped_steps = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.capacity: int | None = None                 # slots for kept samples, once the grid phase is warm
         self._next: int | None = None                     # the iteration self.iteration holds, as the host knows it
-        self._graphs: dict[bool, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
-        self._eager_steps = {False: 0, True: 0}
-        self._pool = None
+        self._graph: tuple[bool, torch.cuda.CUDAGraph, torch.Tensor] | None = None     # (phase, graph, loss)
+        self._warm = {False: 0, True: 0}
 
     def __call__(self, it: int, use_grid: bool) -> torch.Tensor:
         if self._next != it:                              # first call, a resume, or eager steps in between
             self.iteration.fill_(it)
         self._next = it + 1
+        if self._warm[use_grid] < WARMUP_STEPS:           # eager, every kept sample in a slot
+            self._warm[use_grid] += 1
+            self._set_float_lr(it)
+            loss = self._eager(use_grid, self.n_points if use_grid else None)
+            if use_grid and self._warm[use_grid] == WARMUP_STEPS:
+                self.review(force=True)
+            return loss
+        capacity = self.capacity if use_grid else None
         if not self.use_graph:
             self._set_float_lr(it)
-            return self._eager(use_grid)
-        if use_grid not in self._graphs and self._eager_steps[use_grid] < WARMUP_STEPS:
-            self._eager_steps[use_grid] += 1
-            self._set_float_lr(it)
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                loss = self._eager(use_grid)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            return loss
-        if use_grid not in self._graphs:
-            self._capture(use_grid)
-        graph, loss = self._graphs[use_grid]
+            return self._eager(use_grid, capacity)
+        if self._graph is None or self._graph[0] != use_grid:
+            self._capture(use_grid, capacity)
+        _, graph, loss = self._graph
         graph.replay()
         return loss.clone()                               # the next replay overwrites the captured loss
+
+    def review(self, force: bool = False) -> None:
+        """Refit the kept samples' capacity to the most kept since the last review (waits for the GPU: call it where
+        the host waits anyway). A new capacity is captured at the next step."""
+        if self.capacity is None and not force:
+            return
+        kept = int(self.max_kept)
+        self.max_kept.zero_()
+        if (force or kept > REFIT_ABOVE * self.capacity or kept * CAPACITY_MARGIN ** 2 < self.capacity):
+            fitted = -(-int(kept * CAPACITY_MARGIN) // CAPACITY_ROUND) * CAPACITY_ROUND
+            self.capacity = max(CAPACITY_ROUND, min(self.n_points, fitted))
+            if self._graph is not None and self._graph[0]:
+                self._graph = None                        # captured again, with the new capacity, at the next step
 
     def _set_float_lr(self, it: int) -> None:
         lr = self.cfg.lr * (1.0 - (1.0 - self.cfg.final_lr_fraction) * it / max(1, self.cfg.iterations))
         for group in self.optimiser.param_groups:
             group["lr"] = lr
 
-    def _eager(self, use_grid: bool) -> torch.Tensor:
+    def _eager(self, use_grid: bool, capacity: int | None) -> torch.Tensor:
+        """One step op by op (on a GPU on a side stream, as the warm-up before a capture must be)."""
+        if not self.use_graph:
+            return self._step(use_grid, capacity)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            loss = self._step(use_grid, capacity)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        return loss
+
+    def _step(self, use_grid: bool, capacity: int | None) -> torch.Tensor:
         self.optimiser.zero_grad(set_to_none=True)
-        loss = self._forward_backward(use_grid)
+        loss = self._forward_backward(use_grid, capacity)
         self.optimiser.step()
         self.iteration.add_(1)
         return loss
 
-    def _capture(self, use_grid: bool) -> None:
-        """Record one step (forward, backward, lr, Adam, iteration + 1) as a CUDA graph."""
+    def _capture(self, use_grid: bool, capacity: int | None) -> None:
+        """Record one step (lr, forward, backward, Adam, iteration + 1) as a CUDA graph; drops the previous one."""
+        self._graph = None                                # one live graph: its memory goes back first
         for group in self.optimiser.param_groups:
             group["lr"] = self.lr                         # read by the fused Adam kernel at replay time
         self.optimiser.zero_grad(set_to_none=True)        # the captured backward allocates the gradients
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(self.device)
-        with torch.cuda.graph(graph, pool=self._pool):
+        with torch.cuda.graph(graph):
             cfg = self.cfg
             frac = self.iteration.to(torch.float32) / max(1, cfg.iterations)
             self.lr.copy_(cfg.lr * (1.0 - (1.0 - cfg.final_lr_fraction) * frac))        # linear schedule
-            loss = self._forward_backward(use_grid)
+            loss = self._forward_backward(use_grid, capacity)
             self.optimiser.step()
             self.iteration.add_(1)
-        self._pool = graph.pool()
-        self._graphs[use_grid] = (graph, loss)
+        self._graph = (use_grid, graph, loss)
 
-    def _forward_backward(self, use_grid: bool) -> torch.Tensor:
-        """Draw the batch of self.iteration, render it, back-propagate lambda_photo L_photo; returns it (detached)."""
+    def _forward_backward(self, use_grid: bool, capacity: int | None) -> torch.Tensor:
+        """Draw the batch of self.iteration, render it, back-propagate lambda_photo L_photo; returns it (detached).
+
+        capacity: slots for the samples the grid keeps (with use_grid); None sends every sample to the field.
+        """
         cfg, table = self.cfg, self.table
         tile = cfg.ray_tile
         m = cfg.rays_per_batch // (tile * tile)
@@ -118,9 +156,14 @@ class GraphedPhotoStep:
         u = self.rng.uniform(key, "pixel", (m, 2))
         f, pix = rays_from_uniforms(table, f, u, tile)
         jitter = self.rng.uniform(key, "sample", (cfg.rays_per_batch, cfg.samples_per_ray))
+        stats: dict = {}
         out, target = render_training_rays(self.field, table, f, pix, cfg.samples_per_ray, None,
                                            self.grid if use_grid else None, self.fp16, jitter=jitter,
-                                           compact=False)
+                                           compact=False, capacity=capacity if use_grid else None, stats=stats)
+        if "kept" in stats:
+            kept = stats["kept"]
+            self.max_kept.copy_(torch.maximum(self.max_kept, kept))
+            self.dropped_steps.add_((kept > capacity).long())
         loss = cfg.lambda_photo * l_photo(out.rgb, target)                                  # eq. 15
         (loss * self.loss_scale).backward()
         return loss.detach()

@@ -40,10 +40,11 @@ class OccupancyGrid(nn.Module):
 
     @torch.no_grad()
     def refresh(self, field, codes: torch.Tensor, *, generator: torch.Generator | None = None,
-                chunk: int = 1 << 16) -> float:
-        """Update the estimate from ``field.density`` at one jittered point per cell for each code [K, m].
+                chunk: int = 1 << 18, check: bool = True) -> float:
+        """Update the estimate from ``field.max_density`` at one jittered point per cell over the codes [K, m].
 
-        Returns the fraction of occupied cells.
+        Each chunk of points is encoded once for all K codes; ``check=False`` skips the codes' NaN test (it waits
+        for the GPU; the trainer's codes were checked once). Returns the fraction of occupied cells.
         """
         g = self.resolution
         dev = self.density.device
@@ -51,10 +52,9 @@ class OccupancyGrid(nn.Module):
         cells = torch.stack(torch.meshgrid(ar, ar, ar, indexing="ij"), dim=-1).reshape(-1, 3)     # [G^3, 3]
         jitter = torch.rand(cells.shape, generator=generator, device=dev)
         x = self.box_min + (cells + jitter) / g * (self.box_max - self.box_min)
-        new = torch.zeros(g ** 3, device=dev)
-        for code in codes.reshape(-1, codes.shape[-1]):
-            for s in range(0, x.shape[0], chunk):
-                new[s:s + chunk] = torch.maximum(new[s:s + chunk], field.density(x[s:s + chunk], code)[0].float())
+        codes = codes.reshape(-1, codes.shape[-1])
+        new = torch.cat([field.max_density(x[s:s + chunk], codes, check=check and s == 0).float()
+                         for s in range(0, x.shape[0], chunk)])
         old = self.density.reshape(-1)
         old = torch.where(torch.isinf(old), torch.zeros_like(old), old)
         self.density.copy_(torch.maximum(self.decay * old, new).reshape(g, g, g))

@@ -341,7 +341,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
         if done % cfg.grid_every == 0:
             gen = gen or torch.Generator(device=device).manual_seed(seed * 1_000_003 + it)
             pick = torch.randint(0, len(train_frames), (8,), generator=gen, device=device)
-            occ = grid.refresh(field, table.frames.codes[pick], generator=gen)
+            occ = grid.refresh(field, table.frames.codes[pick], generator=gen, check=False)
             history["grid_occupancy"].append([done, occ])
         for k, v in (("loss", loss), ("l_photo", photo), ("l_cord", cord), ("l_shape", shape)):
             running[k].append(nan if v is None else v.detach().float())
@@ -351,6 +351,10 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
                 values = torch.stack(vals).cpu().numpy()                       # one wait for the GPU per log point
                 history[k].append(float(np.nanmean(values)) if not np.isnan(values).all() else None)
                 vals.clear()
+            if photo_step is not None:                                         # the host waits here anyway
+                photo_step.review()
+                history["graph_dropped_steps"] = int(photo_step.dropped_steps)
+                history["graph_capacity"] = photo_step.capacity
             if history["loss"][-1] is None or not np.isfinite(history["loss"][-1]):
                 raise NerfTrainingError(f"the NeRF loss is not finite at iteration {done} in {out_dir}"
                                         + (" (nerf.train_precision=fp16: train with fp32)" if fp16 else ""))

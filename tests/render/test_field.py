@@ -81,6 +81,9 @@ def test_occupancy_grid_marks_dense_cells_and_skipping_keeps_the_image():
         def density(self, x, code, check=True):
             return 5.0 * (x[:, 0] > 0).float(), torch.zeros(x.shape[0], 15)
 
+        def max_density(self, x, codes, check=True):
+            return self.density(x, codes[0], check=check)[0]
+
     grid = OccupancyGrid(BOX_MIN, BOX_MAX, resolution=8)
     assert grid.occupied(torch.zeros(1, 3)).all()                  # before any refresh nothing is skipped
     frac = grid.refresh(HalfField(), torch.zeros(2, 10), generator=torch.Generator().manual_seed(0))
@@ -118,3 +121,23 @@ def test_linear_of_parts_equals_the_layer_on_the_concatenation():
     torch.testing.assert_close(linear_of_parts(layer, [a, b, c]), layer(torch.cat([a, b, c], -1)))
     with pytest.raises(FieldInputError, match="6 columns.*takes 7"):
         linear_of_parts(layer, [a, b, c[:, :1]])
+
+
+def test_max_density_encodes_once_and_equals_the_max_over_codes():
+    """The grid refresh's max over K codes equals K density calls, and the hash grid runs once, not K times."""
+    torch.manual_seed(0)
+    field = ExpressionField(BOX_MIN, BOX_MAX, expr_dim=4, hash_levels=4, hash_log2_size=10, max_resolution=32,
+                            hidden=16)
+    x = torch.rand(500, 3) * (BOX_MAX - BOX_MIN) * 1.2 + BOX_MIN - 0.1 * (BOX_MAX - BOX_MIN)   # some outside
+    codes = torch.randn(5, 4)
+    calls = []
+    field.encoder.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        got = field.max_density(x, codes)
+        assert len(calls) == 1
+        ref = torch.stack([field.density(x, c)[0] for c in codes]).amax(0)
+    assert torch.allclose(got, ref, rtol=1e-6, atol=1e-7) and float(ref.max()) > 0
+    with torch.no_grad():                                             # one code [m] works as [1, m]
+        assert torch.allclose(field.max_density(x, codes[2]), field.density(x, codes[2])[0])
+    with pytest.raises(Exception, match="NaN"):
+        field.max_density(x, torch.full((2, 4), float("nan")))

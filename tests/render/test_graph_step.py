@@ -13,7 +13,8 @@ import torch
 
 from emohead.render import train_nerf
 from emohead.render.counter_rng import CounterRng, mix32
-from emohead.render.field import ExpressionField, render_rays
+from emohead.render.field import ExpressionField, pack_kept, render_rays
+from emohead.render.graph_step import CAPACITY_ROUND, GraphedPhotoStep
 from emohead.render.occupancy import OccupancyGrid
 from emohead.render.rays import ray_box, HeadRays
 from emohead.render.training import NerfTrainingError
@@ -62,19 +63,27 @@ def test_static_rendering_equals_compacting_in_colour_and_gradient():
     grid.density.copy_((torch.rand(8, 8, 8, generator=gen) > 0.4).float())        # a grid with empty cells
     code = torch.randn(96, 4, generator=gen)
     jitter = torch.rand(96, 24, generator=gen)
-    outs, grads = [], []
-    for compact in (True, False):
+    bg = torch.rand(96, 3, generator=torch.Generator().manual_seed(1))
+    outs, grads, stats = [], [], {}
+    for compact, capacity in ((True, None), (False, None), (False, 96 * 24), (False, 1600)):
         field.zero_grad(set_to_none=True)
-        out = render_rays(field, rays, code, torch.rand(96, 3, generator=torch.Generator().manual_seed(1)),
-                          n_samples=24, stratified=True, grid=grid, jitter=jitter, compact=compact)
+        out = render_rays(field, rays, code, bg, n_samples=24, stratified=True, grid=grid, jitter=jitter,
+                          compact=compact, capacity=capacity, stats=stats)
         (out.rgb.square().sum() + out.depth.sum()).backward()
         outs.append(out)
         grads.append({k: p.grad.clone() for k, p in field.named_parameters()})
+    kept = int(stats["kept"])
+    assert 400 < kept < 1600                                 # the last capacity holds every kept sample
     assert 0.05 < float(outs[0].opacity.mean().detach()) < 0.95        # the test sees both empty and occupied samples
-    for name in ("rgb", "opacity", "depth", "weights"):
-        assert torch.allclose(getattr(outs[0], name), getattr(outs[1], name), atol=1e-6), name
-    for k in grads[0]:
-        assert torch.allclose(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-7), k
+    for other in (1, 2, 3):
+        for name in ("rgb", "opacity", "depth", "weights"):
+            assert torch.allclose(getattr(outs[0], name), getattr(outs[other], name), atol=1e-6), (other, name)
+        for k in grads[0]:
+            assert torch.allclose(grads[0][k], grads[other][k], rtol=1e-4, atol=1e-7), (other, k)
+    # too few slots: the kept samples past them are dropped (density 0), and the count says so
+    short = render_rays(field, rays, code, bg, n_samples=24, stratified=True, grid=grid, jitter=jitter,
+                        compact=False, capacity=kept // 2, stats=stats)
+    assert int(stats["kept"]) == kept and float((short.opacity - outs[0].opacity).abs().max()) > 1e-3
     with pytest.raises(ValueError, match="jitter must be"):
         render_rays(field, rays, code, torch.zeros(3), n_samples=24, jitter=jitter[:, :5])
 
@@ -101,3 +110,37 @@ def test_graph_step_trains_resumes_and_is_checked(render_world, tmp_path):
     assert not torch.allclose(eager.field.density_mlp[0].weight, nerf.field.density_mlp[0].weight)
     with pytest.raises(NerfTrainingError, match="nerf.train_step='jit'"):
         train_nerf(ds, dataclasses.replace(cfg, train_step="jit"), tmp_path / "bad", progress=False)
+
+
+def test_pack_kept_fills_slots_in_order_and_counts():
+    keep = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1], dtype=torch.bool)
+    slots, valid, count = pack_kept(keep, 6)
+    assert slots.tolist() == [1, 2, 4, 7, 0, 0] and valid.tolist() == [True] * 4 + [False] * 2 and int(count) == 4
+    slots, valid, count = pack_kept(keep, 3)                  # too few slots: the first three, count still 4
+    assert slots.tolist() == [1, 2, 4] and valid.all() and int(count) == 4
+
+
+def test_graph_step_fits_its_capacity_to_the_kept_samples_and_counts_overflow(render_world):
+    from emohead.render.batches import build_ray_table
+    from emohead.render.frames import load_nerf_frames
+    from emohead.render.training import build_field
+
+    ds = render_world["ds"]
+    cfg = _cfg(render_world, rays_per_batch=512, samples_per_ray=64, iterations=100, train_step="graph")
+    frames = load_nerf_frames(ds, ds.extra["target_speaker"], "train", image_size=32, max_frames=12)
+    table = build_ray_table(frames, "cpu")
+    torch.manual_seed(0)
+    field = build_field(cfg, frames.code_dim, (-torch.ones(3) * 1.6, torch.ones(3) * 1.8))
+    grid = OccupancyGrid(field.box_min, field.box_max, resolution=8)
+    grid.density.copy_(torch.rand(8, 8, 8, generator=torch.Generator().manual_seed(0)) - 0.6)   # some empty
+    step = GraphedPhotoStep(field, table, torch.optim.Adam(field.parameters(), lr=1e-3), cfg, 0, grid)
+    for it in range(4):                                       # grid phase: 3 warm-up steps, then the fitted slots
+        assert torch.isfinite(step(it, True))
+    kept = int(step.max_kept)
+    assert 0 < kept < step.capacity <= -(-int(1.25 * kept) // CAPACITY_ROUND) * CAPACITY_ROUND + CAPACITY_ROUND
+    assert step.capacity < step.n_points and int(step.dropped_steps) == 0 and int(step.iteration) == 4
+    step.capacity = CAPACITY_ROUND // 4                       # too small: the step counts it, review refits
+    step(4, True)
+    assert int(step.dropped_steps) == 1
+    step.review()
+    assert step.capacity >= int(1.25 * kept) - 1
