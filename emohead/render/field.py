@@ -151,19 +151,20 @@ class ExpressionField(nn.Module):
 
 
 def pack_kept(keep: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The kept samples' indices packed into ``capacity`` slots, with shapes fixed in advance (no ``nonzero``).
+    """The kept samples packed into ``capacity`` slots, with shapes fixed in advance (no ``nonzero``).
 
-    keep [N] bool -> (slots [capacity] long: kept sample indices in order, then 0; valid [capacity] bool: the slot
-    holds a kept sample; count [] long: how many were kept). Kept samples past ``capacity`` get no slot.
+    keep [N] bool -> (slots [capacity] long: the kept samples' indices in order, then 0 (what a slot reads);
+    dest [capacity] long: the same with N for the empty slots (where a slot's result goes: row N is a spare row);
+    count [] long: how many samples were kept). Kept samples past ``capacity`` get no slot.
     """
     n = keep.shape[0]
     pos = torch.cumsum(keep, 0) - 1                                                  # [N] slot of each kept sample
     count = pos[-1] + 1
-    dest = torch.where(keep & (pos < capacity), pos, capacity)                       # the rest -> a spare slot
+    to_slot = torch.where(keep & (pos < capacity), pos, capacity)                    # the rest -> a spare slot
     slots = torch.zeros(capacity + 1, dtype=torch.long, device=keep.device)
-    slots = slots.scatter(0, dest, torch.arange(n, device=keep.device))[:capacity]
-    valid = torch.arange(capacity, device=keep.device) < count
-    return slots, valid, count
+    slots = slots.scatter(0, to_slot, torch.arange(n, device=keep.device))[:capacity]
+    dest = torch.where(torch.arange(capacity, device=keep.device) < count, slots, n)
+    return slots, dest, count
 
 
 def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, background: torch.Tensor, *,
@@ -201,21 +202,17 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
         return composite((sig_all * keep).reshape(n, n_samples), rgb.reshape(n, n_samples, 3), s, rays.far,
                          background)
     if compact:
-        kidx = keep.nonzero()[:, 0]
-        valid = None
+        kidx = dest = keep.nonzero()[:, 0]
     else:                                                     # the kept samples in fixed slots
-        kidx, valid, count = pack_kept(keep, capacity)
+        kidx, dest, count = pack_kept(keep, capacity)
         if stats is not None:
             stats["kept"] = count
-    sigma = torch.zeros(flat.shape[0], device=flat.device)
-    rgb = torch.zeros(flat.shape[0], 3, device=flat.device)
+    # one spare row at the end receives the empty slots' results (plain writes, no accumulation), then is dropped
+    sigma = torch.zeros(flat.shape[0] + 1, device=flat.device)
+    rgb = torch.zeros(flat.shape[0] + 1, 3, device=flat.device)
     if kidx.numel():
         sig_k, geo = field.density(flat[kidx], codes[kidx], check=False)
         col = field.color(flat[kidx], dirs[kidx], codes[kidx], geo, check=False).float()
-        if valid is None:
-            sigma = sigma.index_put((kidx,), sig_k)
-            rgb = rgb.index_put((kidx,), col)
-        else:                                                 # empty slots point at sample 0 and add nothing
-            sigma = sigma.index_put((kidx,), sig_k * valid, accumulate=True)
-            rgb = rgb.index_put((kidx,), col * valid[:, None], accumulate=True)
-    return composite(sigma.reshape(n, n_samples), rgb.reshape(n, n_samples, 3), s, rays.far, background)
+        sigma = sigma.index_put((dest,), sig_k)
+        rgb = rgb.index_put((dest,), col)
+    return composite(sigma[:-1].reshape(n, n_samples), rgb[:-1].reshape(n, n_samples, 3), s, rays.far, background)

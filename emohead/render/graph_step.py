@@ -67,6 +67,7 @@ class GraphedPhotoStep:
         self._next: int | None = None                     # the iteration self.iteration holds, as the host knows it
         self._graph: tuple[bool, torch.cuda.CUDAGraph, torch.Tensor] | None = None     # (phase, graph, loss)
         self._warm = {False: 0, True: 0}
+        self.captures = 0                                 # graphs recorded so far (a new capacity records another)
 
     def __call__(self, it: int, use_grid: bool) -> torch.Tensor:
         if self._next != it:                              # first call, a resume, or eager steps in between
@@ -141,6 +142,7 @@ class GraphedPhotoStep:
             self.optimiser.step()
             self.iteration.add_(1)
         self._graph = (use_grid, graph, loss)
+        self.captures += 1
 
     def _forward_backward(self, use_grid: bool, capacity: int | None) -> torch.Tensor:
         """Draw the batch of self.iteration, render it, back-propagate lambda_photo L_photo; returns it (detached).

@@ -355,6 +355,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
                 photo_step.review()
                 history["graph_dropped_steps"] = int(photo_step.dropped_steps)
                 history["graph_capacity"] = photo_step.capacity
+                history["graph_captures"] = photo_step.captures
             if history["loss"][-1] is None or not np.isfinite(history["loss"][-1]):
                 raise NerfTrainingError(f"the NeRF loss is not finite at iteration {done} in {out_dir}"
                                         + (" (nerf.train_precision=fp16: train with fp32)" if fp16 else ""))

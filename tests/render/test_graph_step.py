@@ -99,25 +99,30 @@ def test_graph_step_trains_resumes_and_is_checked(render_world, tmp_path):
     nerf, history = train_nerf(ds, cfg, tmp_path / "g", progress=False, val_every=20)
     assert history["l_photo"][-1] < 0.5 * history["l_photo"][0]
     assert history["val_psnr"][-1] > history["val_psnr"][0] + 2.0
-    # batches are a function of (seed, iteration): a run stopped and resumed equals an uninterrupted one
+    # batches are a function of (seed, iteration): a run stopped and resumed equals an uninterrupted one, up to the
+    # CPU's summation order of the hash-table gradient (two uninterrupted runs differ by up to ~2e-4 here), far less
+    # than the eager step's other batches move the weights
     train_nerf(ds, cfg, tmp_path / "r", progress=False, val_every=20, stop_at=37)
     resumed, _ = train_nerf(ds, cfg, tmp_path / "r", progress=False, val_every=20)
-    for (k, a), (_, b) in zip(nerf.field.state_dict().items(), resumed.field.state_dict().items()):
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), k
-    # the graph step draws other batches than the eager one (the setting is in the fingerprint)
     eager, _ = train_nerf(ds, dataclasses.replace(cfg, train_step="eager"), tmp_path / "e", progress=False,
                           val_every=20)
-    assert not torch.allclose(eager.field.density_mlp[0].weight, nerf.field.density_mlp[0].weight)
+
+    def max_diff(x, y):
+        return max(float((a - b).abs().max()) for a, b in zip(x.field.state_dict().values(),
+                                                                y.field.state_dict().values()))
+
+    assert max_diff(nerf, resumed) < 1e-3 < 0.1 * max_diff(nerf, eager)
+    assert history["graph_dropped_steps"] == 0 and history["graph_capacity"] >= 1
     with pytest.raises(NerfTrainingError, match="nerf.train_step='jit'"):
         train_nerf(ds, dataclasses.replace(cfg, train_step="jit"), tmp_path / "bad", progress=False)
 
 
 def test_pack_kept_fills_slots_in_order_and_counts():
     keep = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1], dtype=torch.bool)
-    slots, valid, count = pack_kept(keep, 6)
-    assert slots.tolist() == [1, 2, 4, 7, 0, 0] and valid.tolist() == [True] * 4 + [False] * 2 and int(count) == 4
-    slots, valid, count = pack_kept(keep, 3)                  # too few slots: the first three, count still 4
-    assert slots.tolist() == [1, 2, 4] and valid.all() and int(count) == 4
+    slots, dest, count = pack_kept(keep, 6)
+    assert slots.tolist() == [1, 2, 4, 7, 0, 0] and dest.tolist() == [1, 2, 4, 7, 8, 8] and int(count) == 4
+    slots, dest, count = pack_kept(keep, 3)                   # too few slots: the first three, count still 4
+    assert slots.tolist() == dest.tolist() == [1, 2, 4] and int(count) == 4
 
 
 def test_graph_step_fits_its_capacity_to_the_kept_samples_and_counts_overflow(render_world):
