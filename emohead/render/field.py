@@ -154,16 +154,18 @@ def pack_kept(keep: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Te
     """The kept samples packed into ``capacity`` slots, with shapes fixed in advance (no ``nonzero``).
 
     keep [N] bool -> (slots [capacity] long: the kept samples' indices in order, then 0 (what a slot reads);
-    dest [capacity] long: the same with N for the empty slots (where a slot's result goes: row N is a spare row);
-    count [] long: how many samples were kept). Kept samples past ``capacity`` get no slot.
+    dest [capacity] long: the same, with N + j for empty slot j (where a slot's result goes: spare rows past the
+    N samples, so that no two slots write one row); count [] long: how many samples were kept). Kept samples past
+    ``capacity`` get no slot. Every scatter here writes distinct addresses (many writes to one address serialise).
     """
-    n = keep.shape[0]
+    n, dev = keep.shape[0], keep.device
     pos = torch.cumsum(keep, 0) - 1                                                  # [N] slot of each kept sample
     count = pos[-1] + 1
-    to_slot = torch.where(keep & (pos < capacity), pos, capacity)                    # the rest -> a spare slot
-    slots = torch.zeros(capacity + 1, dtype=torch.long, device=keep.device)
-    slots = slots.scatter(0, to_slot, torch.arange(n, device=keep.device))[:capacity]
-    dest = torch.where(torch.arange(capacity, device=keep.device) < count, slots, n)
+    index = torch.arange(n, device=dev)
+    to_slot = torch.where(keep & (pos < capacity), pos, capacity + index)            # the rest: spare entries
+    slots = torch.zeros(capacity + n, dtype=torch.long, device=dev).scatter(0, to_slot, index)[:capacity]
+    spare = torch.arange(n, n + capacity, device=dev)
+    dest = torch.where(spare - n < count, slots, spare)
     return slots, dest, count
 
 
@@ -207,12 +209,15 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
         kidx, dest, count = pack_kept(keep, capacity)
         if stats is not None:
             stats["kept"] = count
-    # one spare row at the end receives the empty slots' results (plain writes, no accumulation), then is dropped
-    sigma = torch.zeros(flat.shape[0] + 1, device=flat.device)
-    rgb = torch.zeros(flat.shape[0] + 1, 3, device=flat.device)
+    # spare rows past the N samples receive the empty slots' results (plain writes, no accumulation), then go
+    spare = 0 if compact else capacity
+    sigma = torch.zeros(flat.shape[0] + spare, device=flat.device)
+    rgb = torch.zeros(flat.shape[0] + spare, 3, device=flat.device)
     if kidx.numel():
         sig_k, geo = field.density(flat[kidx], codes[kidx], check=False)
         col = field.color(flat[kidx], dirs[kidx], codes[kidx], geo, check=False).float()
         sigma = sigma.index_put((dest,), sig_k)
         rgb = rgb.index_put((dest,), col)
-    return composite(sigma[:-1].reshape(n, n_samples), rgb[:-1].reshape(n, n_samples, 3), s, rays.far, background)
+    n_all = n * n_samples
+    return composite(sigma[:n_all].reshape(n, n_samples), rgb[:n_all].reshape(n, n_samples, 3), s, rays.far,
+                     background)

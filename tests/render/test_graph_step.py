@@ -120,7 +120,7 @@ def test_graph_step_trains_resumes_and_is_checked(render_world, tmp_path):
 def test_pack_kept_fills_slots_in_order_and_counts():
     keep = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1], dtype=torch.bool)
     slots, dest, count = pack_kept(keep, 6)
-    assert slots.tolist() == [1, 2, 4, 7, 0, 0] and dest.tolist() == [1, 2, 4, 7, 8, 8] and int(count) == 4
+    assert slots.tolist() == [1, 2, 4, 7, 0, 0] and dest.tolist() == [1, 2, 4, 7, 12, 13] and int(count) == 4
     slots, dest, count = pack_kept(keep, 3)                   # too few slots: the first three, count still 4
     assert slots.tolist() == dest.tolist() == [1, 2, 4] and int(count) == 4
 
