@@ -26,17 +26,18 @@ before() {  # before NAME WORKDIR: the tree before issue 21's training changes (
   timeout 150 env PYTHONPATH=/tmp/site:.devcarry/old python3 .devcarry/old/benchmarks/nerf_speed.py --device cuda \
     --profile gpu --work "$2" --name "$1" --results "$OUT" > "$OUT/$1.log" 2>&1; el "$1"
 }
-if [ "${1:-}" = last ]; then      # a short session: graph fp32 (makes the corpus), eager, the profile, graph fp16
-  keep() { cp "$2/nerf_gpu/history.json" "$OUT/history_$1.json" 2>/dev/null; }
+if [ "${1:-}" = last ]; then      # a short session: graph fp32 (makes the corpus), eager, graph fp16, the profile;
+  # only json files stay in $OUT (at most 8 files come back, also from a run cut short), logs go to /tmp/logs
+  mkdir -p /tmp/logs
+  keep() { cp "$2/nerf_gpu/history.json" "$OUT/history_$1.json" 2>/dev/null; mv "$OUT/$1.log" /tmp/logs/; }
   train train_graph /tmp/w --set nerf.train_step=graph; keep train_graph /tmp/w
   train train_eager /tmp/a1; keep train_eager /tmp/a1
-  timeout 70 python3 benchmarks/train_step_profile.py --device cuda --profile gpu --trained /tmp/w/nerf_gpu \
-    --data /tmp/w/data --steps 100 --name train_step_profile_gpu_packed --results "$OUT" > "$OUT/profile.log" 2>&1
-  el profile
   train train_graph_fp16 /tmp/a2 --set nerf.train_step=graph --set nerf.train_precision=fp16; keep train_graph_fp16 /tmp/a2
-  grep -h "it/s\|dB\|Error\|error\|ms\|%" "$OUT"/*.log | grep "^{\|Error" | cut -c1-330 | tail -n 40
+  grep -h "it/s\|dB\|Error" /tmp/logs/*.log | grep "^{\|Error" | cut -c1-250
   grep -ho '"graph_[a-z_]*": [0-9a-z]*' "$OUT"/history_*.json
-  tar -C "$OUT" -czf /tmp/all.tgz . && rm -rf "$OUT"/* && mv /tmp/all.tgz "$OUT/"
+  timeout 60 python3 benchmarks/train_step_profile.py --device cuda --profile gpu --trained /tmp/w/nerf_gpu \
+    --data /tmp/w/data --steps 100 --name train_step_profile_gpu_packed --results "$OUT" > /tmp/logs/profile.log 2>&1
+  el profile; grep "^{" /tmp/logs/profile.log | cut -c1-250
   exit 0
 fi
 if [ "${1:-}" = final ]; then     # issue 21, round 3: before / eager / graph (fp32, fp16, tf32), twice, then the profile
