@@ -149,3 +149,17 @@ def test_graph_step_fits_its_capacity_to_the_kept_samples_and_counts_overflow(re
     assert int(step.dropped_steps) == 1
     step.review()
     assert step.capacity >= int(1.25 * kept) - 1
+
+
+def test_graph_step_hands_over_to_the_eager_refinement_stage(render_world, tmp_path):
+    """Photometric steps in the graph step, then L_cord / L_shape steps op by op, in one run (and one optimiser)."""
+    import numpy as np
+
+    cfg = _cfg(render_world, train_step="graph")
+    assert cfg.refine_start < cfg.iterations
+    _, history = train_nerf(render_world["ds"], cfg, tmp_path / "nerf", analyser=render_world["analyser"],
+                            progress=False)
+    it = np.asarray(history["iteration"])
+    cord = np.array([np.nan if v is None else v for v in history["l_cord"]])
+    assert np.isnan(cord[it <= cfg.refine_start]).all() and np.isfinite(cord[it > cfg.refine_start]).all()
+    assert np.isfinite(history["loss"]).all() and history["graph_dropped_steps"] == 0
