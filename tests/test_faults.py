@@ -585,7 +585,8 @@ for _id, _set, _words in [
         ("set-nerf-lr-negative", "nerf.lr=-0.01", ("nerf.lr", "> 0")),
         ("set-nerf-iterations-zero", "nerf.iterations=0", ("nerf.iterations", "> 0")),
         ("set-nerf-image-size-zero", "nerf.image_size=0", ("nerf.image_size", "> 0")),
-        ("set-nerf-refine-start-late", "nerf.refine_start=99", ("nerf.refine_start=99",))]:
+        ("set-nerf-refine-start-late", "nerf.refine_start=99", ("nerf.refine_start=99",)),
+        ("set-nerf-train-step-unknown", "nerf.train_step=jit", ("nerf.train_step", "'jit'", "eager", "graph"))]:
     case(_id, *_words)(lambda w, tmp, _set=_set: train_nerf(w, tmp, "--set", _set))
 
 for _id, _set, _words in [
