@@ -1,4 +1,4 @@
-"""Training batches of the head NeRF: the ray table of the training frames, and rays drawn from it.
+"""Training batches of the head NeRF: the ray table of the training frames, rays drawn from it, the lr schedule.
 
 What a ray is compared with (AD-NeRF's layering): the target is the real frame; the ray's background is the frame
 with its head pixels replaced by the estimated background image (``background_layers``). Most rays are drawn in
@@ -93,6 +93,12 @@ def sample_rays(table: RayTable, n: int, gen: torch.Generator, tile: int = 1) ->
     f = torch.randint(0, len(table.frames), (m,), generator=gen, device=dev)
     u = torch.rand(m, 2, generator=gen, device=dev)
     return rays_from_uniforms(table, f, u, tile)
+
+
+def linear_lr(cfg, it):
+    """Adam's learning rate at iteration ``it`` (an int, or a device tensor inside the CUDA-graph step): linear from
+    nerf.lr to nerf.lr * nerf.final_lr_fraction over nerf.iterations (Sec. III-D gives the schedule)."""
+    return cfg.lr * (1.0 - (1.0 - cfg.final_lr_fraction) * it / max(1, cfg.iterations))
 
 
 def rays_from_uniforms(table: RayTable, f: torch.Tensor, u: torch.Tensor, tile: int = 1

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .batches import rays_from_uniforms, render_training_rays
+from .batches import linear_lr, rays_from_uniforms, render_training_rays
 from .counter_rng import CounterRng
 from .losses import l_photo
 from .occupancy import OccupancyGrid
@@ -104,7 +104,7 @@ class GraphedPhotoStep:
                 self._graph = None                        # captured again, with the new capacity, at the next step
 
     def _set_float_lr(self, it: int) -> None:
-        lr = self.cfg.lr * (1.0 - (1.0 - self.cfg.final_lr_fraction) * it / max(1, self.cfg.iterations))
+        lr = linear_lr(self.cfg, it)
         for group in self.optimiser.param_groups:
             group["lr"] = lr
 
@@ -135,9 +135,7 @@ class GraphedPhotoStep:
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(self.device)
         with torch.cuda.graph(graph):
-            cfg = self.cfg
-            frac = self.iteration.to(torch.float32) / max(1, cfg.iterations)
-            self.lr.copy_(cfg.lr * (1.0 - (1.0 - cfg.final_lr_fraction) * frac))        # linear schedule
+            self.lr.copy_(linear_lr(self.cfg, self.iteration.to(torch.float32)))         # on the device
             loss = self._forward_backward(use_grid, capacity)
             self.optimiser.step()
             self.iteration.add_(1)

@@ -42,7 +42,7 @@ from ..files import FolderLock
 from ..training_loop import CheckpointedLoop, RunFolder
 from ..training_loop import fingerprint as run_fingerprint
 from .batches import (NerfTrainingError, RayTable, background_layers, build_ray_table, head_rects,  # noqa: F401
-                      rays_from_uniforms, render_training_rays, sample_rays)
+                      linear_lr, rays_from_uniforms, render_training_rays, sample_rays)
 from .field import ExpressionField
 from .frames import NerfFrames, head_box, load_nerf_frames
 from .graph_step import GraphedPhotoStep
@@ -134,11 +134,6 @@ def run_folder(out_dir: str | Path) -> RunFolder:
     """The NeRF's folder (fingerprint, stale runs, reuse, resume: :class:`RunFolder`)."""
     return RunFolder(Path(out_dir), NERF_META, (CHECKPOINT_FILE, NERF_META, NERF_WEIGHTS, HISTORY_FILE),
                      history=HISTORY_FILE, checkpoint=CHECKPOINT_FILE)
-
-
-def _linear_lr(cfg: NerfConfig, it: int) -> float:
-    """Adam's learning rate at iteration ``it``: linear from lr to lr * final_lr_fraction (Sec. III-D)."""
-    return cfg.lr * (1.0 - (1.0 - cfg.final_lr_fraction) * it / max(1, cfg.iterations))
 
 
 @torch.no_grad()
@@ -296,7 +291,7 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
     def eager_step(it: int, gen: torch.Generator, refining: bool):
         """One step op by op -> (loss, L_photo, L_cord or None, L_shape or None), device tensors."""
         for group in optimiser.param_groups:
-            group["lr"] = _linear_lr(cfg, it)
+            group["lr"] = linear_lr(cfg, it)
         use_grid = grid if it >= skip_from else None
         f, pix = sample_rays(table, cfg.rays_per_batch, gen, cfg.ray_tile)
         out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid, fp16)
