@@ -384,6 +384,103 @@ def design_ceiling(x: torch.Tensor, encoder: HashGridEncoder, design: str, repea
     return result
 
 
+def _list_atomic_source():
+    """A kernel issuing one relaxed atomic add of W floats at each offset of a list (see merge_ceiling)."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def list_atomic_kernel(table_ptr, offs_ptr, n_items, W: tl.constexpr, BLOCK: tl.constexpr):
+        i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        m = i < n_items
+        off = tl.multiple_of(tl.load(offs_ptr + i, mask=m, other=0), W)
+        tl.atomic_add(table_ptr + off[:, None] + tl.arange(0, W)[None, :], tl.full((BLOCK, W), 1.0, tl.float32),
+                      mask=m[:, None], sem="relaxed")
+
+    return list_atomic_kernel
+
+
+def merge_items(x: torch.Tensor, encoder: HashGridEncoder, block: int, levels_per_program: int = 8
+                ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The atomic adds of a backward that merged every shared table row inside each block of ``block`` points.
+
+    Per level and block: the distinct corner rows of its points (rows of the real points, with the gradient replicas
+    of dense levels as the Triton kernel picks them, block index mod K_l); two rows of one aligned 2F slot become one
+    2F-wide add, a lone row one F-wide add. Returns (offsets of the 2F-wide adds, offsets of the F-wide adds), both
+    int64 element offsets into the [L, T, F] gradient in the order a (block, level group) launch grid would issue
+    them (block fastest, as in the Triton kernel), and the corner rows per point in units of one point's 8 corner
+    rows at one level (16 = nothing shared, as in benchmarks/hashgrid_reuse.py).
+    """
+    from emohead.render import hashgrid_triton as ht
+    from emohead.render.hashgrid import _CORNERS, grid_index
+
+    n = x.shape[0]
+    n_levels, table_size, n_features = encoder.embeddings.shape
+    _, replicas = ht._level_meta(tuple(encoder.resolutions), tuple(encoder.dense), table_size, torch.device("cpu"))
+    block = min(block, n)
+    n_blocks = -(-n // block)
+    blk = torch.arange(n, device=x.device) // block
+    corners = _CORNERS.to(x.device)
+    wide, narrow, order_w, order_n, rows = [], [], [], [], 0
+    for level, (res, dense) in enumerate(zip(encoder.resolutions, encoder.dense)):
+        cell = (x.clamp(0.0, 1.0) * res).floor().clamp(0, res - 1).long()
+        idx = grid_index(cell[:, None, :] + corners, res, table_size, dense)          # [N, 8]
+        if dense:
+            idx = idx + (blk % replicas[level])[:, None] * (res + 1) ** 3
+        key = torch.unique(blk[:, None] * table_size + idx)                              # distinct (block, row)
+        rows += key.numel()
+        slot, count = torch.unique_consecutive(key >> 1, return_counts=True)
+        lone = key[torch.isin(key >> 1, slot[count == 1])]
+        pair = slot[count == 2]
+        base = level * table_size * n_features
+        group = (level // levels_per_program) * n_blocks
+        wide.append(base + (pair * 2 % table_size) * n_features)
+        order_w.append(((group + pair * 2 // table_size) * n_levels + level) * table_size + pair * 2 % table_size)
+        narrow.append(base + (lone % table_size) * n_features)
+        order_n.append(((group + lone // table_size) * n_levels + level) * table_size + lone % table_size)
+    wide_t, narrow_t = torch.cat(wide), torch.cat(narrow)
+    wide_t = wide_t[torch.argsort(torch.cat(order_w))].contiguous()
+    narrow_t = narrow_t[torch.argsort(torch.cat(order_n))].contiguous()
+    return wide_t, narrow_t, rows / 8 / n
+
+
+def merge_ceiling(x: torch.Tensor, encoder: HashGridEncoder, block: int, repeats: int) -> dict:
+    """The memory ceiling of any backward that merges shared rows inside blocks of ``block`` points (block >= n: the
+    whole batch, i.e. any design at all, a global sort included).
+
+    Its gathers: the forward's, as design_ceiling times them (merging cannot remove them: the encoding needs every
+    corner of every point). Its atomics: exactly the adds of merge_items (each distinct row of a block once, pairs
+    of one slot as one 2F-wide add), from a precomputed list, so no design of that block size issues fewer; the list's
+    own reads (8 bytes per add, coalesced) are included. Returns {"fwd", "bwd", "both": ms, "units": corner rows per
+    point / 8, "adds": atomic adds per point}.
+    """
+    import triton
+
+    kernel = _list_atomic_source()
+    n = x.shape[0]
+    n_levels, table_size, n_features = encoder.embeddings.shape
+    wide, narrow, units = merge_items(x, encoder, block)
+    table = torch.zeros(n_levels, table_size, n_features, device=x.device)
+    timed = _timer(x.device)
+    launch_block = 512
+
+    def launch():
+        for offs, width in ((wide, 2 * n_features), (narrow, n_features)):
+            if offs.numel():
+                kernel[(triton.cdiv(offs.numel(), launch_block),)](table, offs, offs.numel(), W=width,
+                                                                    BLOCK=launch_block, num_warps=4)
+    for _ in range(3):
+        launch()
+    bwd = statistics.median(timed(launch) for _ in range(repeats))
+    fwd = design_ceiling(x, encoder, "aggregated", repeats)["fwd"]
+    return {"fwd": fwd, "bwd": bwd, "both": fwd + bwd, "units": units,
+            "adds": (wide.numel() + narrow.numel()) / n}
+
+
+MERGE_BLOCKS = (128, 512, 4096, 0)
+"""Block sizes of the merge ceilings (0: the whole batch)."""
+
+
 def _ceiling_row(name: str, n: int, c: dict, note: str) -> dict:
     row = {col: "" for col in COLUMNS}
     row.update({"backend": name, "points": n, "forward (ms)": f"{c['fwd']:.3f}", "fwd+bwd (ms)": f"{c['both']:.3f}",
@@ -411,7 +508,12 @@ DESIGN_ROWS = (("per-corner", "triton per-corner (before)"), ("aggregated", "tri
 
 
 def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log2_table_size: int,
-        warmup: int, repeats: int, seed: int = 0, compile_reference: bool = True) -> list[dict]:
+        warmup: int, repeats: int, seed: int = 0, compile_reference: bool = True,
+        extra_sets: dict[str, torch.Tensor] | None = None, only_sets: list[str] | None = None,
+        merge_blocks: tuple[int, ...] = MERGE_BLOCKS) -> list[dict]:
+    """All rows of one run. extra_sets: more named [N, 3] point sets (e.g. captured from a trained NeRF, see
+    benchmarks/capture_points.py; cut to n_points); only_sets: keep the point sets whose name contains one of these
+    strings (uniform is always kept); merge_blocks: block sizes of the merge-ceiling rows (0 = the whole batch)."""
     cfg = dict(n_levels=n_levels, n_features=n_features, log2_table_size=log2_table_size,
                base_resolution=16, max_resolution=2048)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -423,6 +525,14 @@ def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log
     table = ref_enc.embeddings
     sets = point_sets(n_points, gen)
     sets["uniform"] = x.cpu()
+    from hashgrid_reuse import tile_points           # (hashgrid_reuse imports this module: import here)
+    sets["camera, random 4x4 pixel tiles, 64 samples"] = tile_points(n_points, gen)
+    for name, pts in (extra_sets or {}).items():
+        if pts.shape[0] < n_points:
+            raise ValueError(f"point set {name!r} has {pts.shape[0]} points, fewer than --points {n_points}")
+        sets[name] = pts[:n_points].float().contiguous()
+    if only_sets:
+        sets = {k: v for k, v in sets.items() if k == "uniform" or any(s in k for s in only_sets)}
     rows = []
 
     log.info("reference, eager")
@@ -495,6 +605,17 @@ def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log
                             f"({c['bwd']:.3f} ms) alone, at the rows these points touch"))
                     except Exception:  # noqa: BLE001
                         log.error("design ceiling failed:\n%s", traceback.format_exc())
+                for block in merge_blocks:
+                    label = f"block {block}" if block else "whole batch"
+                    try:
+                        c = merge_ceiling(pts.to(device), tri_enc, block or n_points, repeats)
+                        rows.append(_ceiling_row(
+                            f"memory ceiling (no arithmetic), any merge, {label}, {set_name}", n_points, c,
+                            f"{set_name}; the forward's gathers ({c['fwd']:.3f} ms) and one atomic add per distinct "
+                            f"row of a {label} ({c['bwd']:.3f} ms; {c['adds']:.1f} adds per point, {c['units']:.2f} "
+                            "units of 8 rows, 16 = none shared): no design merging inside such blocks issues fewer"))
+                    except Exception:  # noqa: BLE001
+                        log.error("merge ceiling failed:\n%s", traceback.format_exc())
 
     log.info("tiny-cuda-nn")
     with warnings.catch_warnings(record=True) as caught:
@@ -521,8 +642,8 @@ def summary_notes(rows: list[dict]) -> list[str]:
     """Notes relating each aggregated row to its per-corner row and to the design's memory ceiling."""
     by_name = {r["backend"]: r for r in rows}
     notes = []
-    for set_name in ("uniform", "random segments, 256 samples", "camera, neighbouring pixels, 64 samples",
-                     "camera, random pixels, 64 samples"):
+    prefix = "triton aggregated (after), "
+    for set_name in [r["backend"][len(prefix):] for r in rows if r["backend"].startswith(prefix)]:
         after = by_name.get(f"triton aggregated (after), {set_name}", {})
         before = by_name.get(f"triton per-corner (before), {set_name}", {})
         ceiling = by_name.get(f"memory ceiling (no arithmetic), aggregated, {set_name}", {})
@@ -534,6 +655,11 @@ def summary_notes(rows: list[dict]) -> list[str]:
             share = float(after["G points/s fwd+bwd"]) / float(ceiling["G points/s fwd+bwd"])
             text += (f"; the aggregated design's memory operations alone reach {ceiling['G points/s fwd+bwd']}, "
                      f"the encoder {share:.0%} of that")
+        merged = [(r["backend"].split(", ")[2], r["G points/s fwd+bwd"]) for r in rows
+                  if r["backend"].startswith("memory ceiling (no arithmetic), any merge, ")
+                  and r["backend"].endswith(", " + set_name) and r.get("G points/s fwd+bwd")]
+        if merged:
+            text += "; ceilings of any merging design: " + ", ".join(f"{b} {g}" for b, g in merged)
         notes.append(text + ".")
     return notes
 
@@ -548,6 +674,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile reference row")
+    parser.add_argument("--points-file", type=Path, default=None,
+                        help="npz of more point sets (benchmarks/capture_points.py: a trained NeRF's real samples)")
+    parser.add_argument("--sets", nargs="*", default=None, help="keep only the point sets whose name contains one of "
+                        "these strings (uniform is always kept)")
+    parser.add_argument("--merge-blocks", type=int, nargs="*", default=list(MERGE_BLOCKS),
+                        help="block sizes of the merge-ceiling rows on a GPU (0: the whole batch)")
     parser.add_argument("--name", default=None, help="result file name (default hashgrid_speed_gpu / _cpu)")
     parser.add_argument("--results", type=Path, default=None, help="folder for the JSON result (default reports/benchmarks)")
     args = parser.parse_args()
@@ -559,8 +691,15 @@ def main() -> None:
     if args.points < 1 or args.repeats < 1:
         parser.error("--points and --repeats must be >= 1")
 
+    extra = {}
+    if args.points_file:
+        import numpy as np
+
+        with np.load(args.points_file, allow_pickle=False) as z:
+            extra = {str(name): torch.from_numpy(z[f"set{i}"]) for i, name in enumerate(z["names"])}
     rows = run(device, args.points, args.levels, args.features, args.log2_table_size, args.warmup, args.repeats,
-               compile_reference=not args.no_compile)
+               compile_reference=not args.no_compile, extra_sets=extra, only_sets=args.sets,
+               merge_blocks=tuple(args.merge_blocks))
     for r in rows:
         print({k: v for k, v in r.items() if v != ""}, flush=True)
     name = args.name or f"hashgrid_speed_{'gpu' if device.type == 'cuda' else 'cpu'}"

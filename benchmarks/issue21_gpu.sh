@@ -9,6 +9,8 @@
 #   bash benchmarks/issue21_gpu.sh        # checks, before / after training, video
 #   bash benchmarks/issue21_gpu.sh ab     # training before, after, before, after (one corpus), a 16,384-ray batch,
 #                                         # then the video benchmark with the shipped defaults
+#   bash benchmarks/issue21_gpu.sh merge     # round 4: hash grid on a trained model's real points + merge ceilings
+#   bash benchmarks/issue21_gpu.sh twostage  # round 4: two-stage training, graph fp16 vs eager (after merge)
 #   bash benchmarks/issue21_gpu.sh graph  # training before, eager, CUDA-graph step (fp32, TF32), eager again, then the
 #                                         # video benchmark's first use in a process (--cold)
 set -u
@@ -26,6 +28,33 @@ before() {  # before NAME WORKDIR: the tree before issue 21's training changes (
   timeout 150 env PYTHONPATH=/tmp/site:.devcarry/old python3 .devcarry/old/benchmarks/nerf_speed.py --device cuda \
     --profile gpu --work "$2" --name "$1" --results "$OUT" > "$OUT/$1.log" 2>&1; el "$1"
 }
+if [ "${1:-}" = merge ]; then     # round 4: the hash grid on a trained model's real points, with the ceilings of any
+  # merging backward (hashgrid_speed.py merge_ceiling); json files only in $OUT, logs in /tmp/logs
+  mkdir -p /tmp/logs
+  train train_graph_fp16 /tmp/w --set nerf.train_step=graph --set nerf.train_precision=fp16; mv "$OUT/train_graph_fp16.log" /tmp/logs/
+  grep -h "^{" /tmp/logs/train_graph_fp16.log | cut -c1-250
+  timeout 120 python3 benchmarks/capture_points.py --device cuda --profile gpu --trained /tmp/w/nerf_gpu --data /tmp/w/data \
+    --out /tmp/points.npz 2>&1 | tail -n 4; el capture
+  timeout 330 python3 benchmarks/hashgrid_speed.py --device cuda --no-compile --warmup 5 --repeats 30 \
+    --points-file /tmp/points.npz --results "$OUT" --name hashgrid_speed_gpu_merge > /tmp/logs/hashgrid.log 2>&1; el hashgrid
+  grep "^{" /tmp/logs/hashgrid.log | cut -c1-330; grep -i "error\|Traceback" /tmp/logs/hashgrid.log | head -n 5
+  exit 0
+fi
+if [ "${1:-}" = twostage ]; then  # round 4: notebook 04's two-stage training with the graph step (fp16) and eagerly,
+  # one corpus and one face analyser (trained once, shortened); needs the corpus of a run before in /tmp/w/data
+  mkdir -p /tmp/logs /tmp/t1 /tmp/t2; ln -sfn /tmp/w/data /tmp/t1/data; ln -sfn /tmp/w/data /tmp/t2/data
+  ln -sfn /tmp/t1/analyser /tmp/t2/analyser
+  A="--set analyser.n_train=4000 --set analyser.n_val=500 --set analyser.epochs=4"
+  for run in "two_stage_graph_fp16 /tmp/t1 --set nerf.train_step=graph --set nerf.train_precision=fp16" \
+             "two_stage_eager /tmp/t2"; do
+    set -- $run; name=$1 work=$2; shift 2
+    timeout 260 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work "$work" --name "$name" --two-stage \
+      --results "$OUT" --skip-render $A "$@" > /tmp/logs/$name.log 2>&1; el "$name"
+    grep -h "^{" /tmp/logs/$name.log | cut -c1-250; grep -i "error\|Traceback" /tmp/logs/$name.log | head -n 5
+    grep -ho '"graph_[a-z_]*": [0-9a-z]*' "$work/nerf_gpu/history.json" 2>/dev/null | tr '\n' ' '; echo
+  done
+  exit 0
+fi
 if [ "${1:-}" = last ]; then      # a short session: graph fp32 (makes the corpus), eager, graph fp16, the profile;
   # only json files stay in $OUT (at most 8 files come back, also from a run cut short), logs go to /tmp/logs
   mkdir -p /tmp/logs

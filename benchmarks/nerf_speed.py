@@ -57,6 +57,10 @@ def main() -> None:
     parser.add_argument("--profile-steps", type=int, default=0,
                         help="also profile a fresh training of this many steps (torch.profiler; tables printed)")
     parser.add_argument("--skip-render", action="store_true", help="training rows only")
+    parser.add_argument("--two-stage", action="store_true",
+                        help="train as notebook 04 does: L_photo, then L_refine from nerf.refine_start on (trains the "
+                             "face analyser first, with the profile's analyser config; --set analyser.n_train=... to "
+                             "shorten it)")
     parser.add_argument("--name", default=None)
     parser.add_argument("--results", type=Path, default=None)
     args = parser.parse_args()
@@ -72,12 +76,19 @@ def main() -> None:
         cfg = prof.nerf
         stage = "two-stage training as in notebook 04" if history.get("refine_start") else "photometric stage"
     else:
-        cfg = dataclasses.replace(prof.nerf, refine_start=prof.nerf.iterations)
         ds = ProcessedDataset(ensure_corpus(prof, args.work / "data", progress=True, device=args.device))
         model_dir = args.work / f"nerf_{args.profile}"
+        analyser = None
+        if args.two_stage:     # L_refine from nerf.refine_start on, with a face analyser trained (or reused) here
+            from emohead.extract import ensure_analyser
+
+            analyser, _ = ensure_analyser(prof, args.work / "analyser", image_size=prof.synth.image_size,
+                                          device=args.device, progress=True)
+            cfg, stage = prof.nerf, f"two-stage training (L_refine from iteration {prof.nerf.refine_start})"
+        else:
+            cfg, stage = dataclasses.replace(prof.nerf, refine_start=prof.nerf.iterations), "photometric stage"
         _, history = train_nerf(ds, cfg, model_dir, seed=prof.seed, device=args.device, progress=True,
-                                val_every=max(1, cfg.iterations // 20))
-        stage = "photometric stage"
+                                val_every=max(1, cfg.iterations // 20), analyser=analyser)
     speaker = history["speaker"]
     model = load_nerf(model_dir, args.device)
     meta = model.meta
