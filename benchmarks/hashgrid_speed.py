@@ -390,12 +390,17 @@ def _list_atomic_source():
     import triton.language as tl
 
     @triton.jit
-    def list_atomic_kernel(table_ptr, offs_ptr, n_items, W: tl.constexpr, BLOCK: tl.constexpr):
+    def list_atomic_kernel(table_ptr, offs_ptr, out_ptr, n_items, W: tl.constexpr, BLOCK: tl.constexpr,
+                           ATOMIC: tl.constexpr):
+        # ATOMIC=False: only the list's reads (one int32 per add), to take them out of the ceiling
         i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         m = i < n_items
         off = tl.multiple_of(tl.load(offs_ptr + i, mask=m, other=0), W)
-        tl.atomic_add(table_ptr + off[:, None] + tl.arange(0, W)[None, :], tl.full((BLOCK, W), 1.0, tl.float32),
-                      mask=m[:, None], sem="relaxed")
+        if ATOMIC:
+            tl.atomic_add(table_ptr + off[:, None] + tl.arange(0, W)[None, :], tl.full((BLOCK, W), 1.0, tl.float32),
+                          mask=m[:, None], sem="relaxed")
+        else:
+            tl.store(out_ptr + tl.program_id(0), tl.sum(off, axis=0))
 
     return list_atomic_kernel
 
@@ -451,8 +456,9 @@ def merge_ceiling(x: torch.Tensor, encoder: HashGridEncoder, block: int, repeats
     Its gathers: the forward's, as design_ceiling times them (merging cannot remove them: the encoding needs every
     corner of every point). Its atomics: exactly the adds of merge_items (each distinct row of a block once, pairs
     of one slot as one 2F-wide add), from a precomputed list, so no design of that block size issues fewer; the list's
-    own reads (8 bytes per add, coalesced) are included. Returns {"fwd", "bwd", "both": ms, "units": corner rows per
-    point / 8, "adds": atomic adds per point}.
+    own reads (4 bytes per add, coalesced) are timed alone as well and taken out: "bwd" is the list kernel's time
+    minus its reads alone, an optimistic figure (reads and atomics overlap), so the ceiling errs high. Returns
+    {"fwd", "bwd", "both", "list", "reads": ms, "units": corner rows per point / 8, "adds": atomic adds per point}.
     """
     import triton
 
@@ -460,21 +466,29 @@ def merge_ceiling(x: torch.Tensor, encoder: HashGridEncoder, block: int, repeats
     n = x.shape[0]
     n_levels, table_size, n_features = encoder.embeddings.shape
     wide, narrow, units = merge_items(x, encoder, block)
+    if n_levels * table_size * n_features >= 2**31:
+        raise ValueError("merge_ceiling: the gradient has more than 2^31 entries (int32 offsets)")
+    wide, narrow = wide.to(torch.int32), narrow.to(torch.int32)
     table = torch.zeros(n_levels, table_size, n_features, device=x.device)
     timed = _timer(x.device)
     launch_block = 512
-
-    def launch():
-        for offs, width in ((wide, 2 * n_features), (narrow, n_features)):
-            if offs.numel():
-                kernel[(triton.cdiv(offs.numel(), launch_block),)](table, offs, offs.numel(), W=width,
-                                                                    BLOCK=launch_block, num_warps=4)
-    for _ in range(3):
-        launch()
-    bwd = statistics.median(timed(launch) for _ in range(repeats))
+    out = torch.empty(triton.cdiv(max(wide.numel(), narrow.numel(), 1), launch_block), dtype=torch.int32,
+                      device=x.device)
+    times = {}
+    for key, atomic in (("list", True), ("reads", False)):
+        def launch():
+            for offs, width in ((wide, 2 * n_features), (narrow, n_features)):
+                if offs.numel():
+                    kernel[(triton.cdiv(offs.numel(), launch_block),)](table, offs, out, offs.numel(), W=width,
+                                                                        BLOCK=launch_block, ATOMIC=atomic,
+                                                                        num_warps=4)
+        for _ in range(3):
+            launch()
+        times[key] = statistics.median(timed(launch) for _ in range(repeats))
     fwd = design_ceiling(x, encoder, "aggregated", repeats)["fwd"]
-    return {"fwd": fwd, "bwd": bwd, "both": fwd + bwd, "units": units,
-            "adds": (wide.numel() + narrow.numel()) / n}
+    bwd = max(times["list"] - times["reads"], 0.0)
+    return {"fwd": fwd, "bwd": bwd, "both": fwd + bwd, "list": times["list"], "reads": times["reads"],
+            "units": units, "adds": (wide.numel() + narrow.numel()) / n}
 
 
 MERGE_BLOCKS = (128, 512, 4096, 0)
@@ -612,8 +626,10 @@ def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log
                         rows.append(_ceiling_row(
                             f"memory ceiling (no arithmetic), any merge, {label}, {set_name}", n_points, c,
                             f"{set_name}; the forward's gathers ({c['fwd']:.3f} ms) and one atomic add per distinct "
-                            f"row of a {label} ({c['bwd']:.3f} ms; {c['adds']:.1f} adds per point, {c['units']:.2f} "
-                            "units of 8 rows, 16 = none shared): no design merging inside such blocks issues fewer"))
+                            f"row of a {label} ({c['bwd']:.3f} ms = {c['list']:.3f} ms from a list less "
+                            f"{c['reads']:.3f} ms of its reads alone; {c['adds']:.1f} adds per point, "
+                            f"{c['units']:.2f} units of 8 rows, 16 = none shared): no design merging inside such "
+                            "blocks issues fewer"))
                     except Exception:  # noqa: BLE001
                         log.error("merge ceiling failed:\n%s", traceback.format_exc())
 

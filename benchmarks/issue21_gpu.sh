@@ -40,19 +40,34 @@ if [ "${1:-}" = merge ]; then     # round 4: the hash grid on a trained model's 
   grep "^{" /tmp/logs/hashgrid.log | cut -c1-330; grep -i "error\|Traceback" /tmp/logs/hashgrid.log | head -n 5
   exit 0
 fi
-if [ "${1:-}" = twostage ]; then  # round 4: notebook 04's two-stage training with the graph step (fp16) and eagerly,
-  # one corpus and one face analyser (trained once, shortened); needs the corpus of a run before in /tmp/w/data
-  mkdir -p /tmp/logs /tmp/t1 /tmp/t2; ln -sfn /tmp/w/data /tmp/t1/data; ln -sfn /tmp/w/data /tmp/t2/data
-  ln -sfn /tmp/t1/analyser /tmp/t2/analyser
+if [ "${1:-}" = twostage ]; then  # round 4: notebook 04's two-stage training, eagerly and with the graph step, one
+  # corpus (made by the first run unless /tmp/w/data exists) and one face analyser (trained once, shortened)
+  mkdir -p /tmp/logs
   A="--set analyser.n_train=4000 --set analyser.n_val=500 --set analyser.epochs=4"
-  for run in "two_stage_graph_fp16 /tmp/t1 --set nerf.train_step=graph --set nerf.train_precision=fp16" \
-             "two_stage_eager /tmp/t2"; do
-    set -- $run; name=$1 work=$2; shift 2
-    timeout 260 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work "$work" --name "$name" --two-stage \
+  first=""
+  for run in "two_stage_eager /tmp/t1" \
+             "two_stage_graph_fp16 /tmp/t2 --set nerf.train_step=graph --set nerf.train_precision=fp16" \
+             "two_stage_eager_fp16 /tmp/t3 --set nerf.train_precision=fp16" \
+             "two_stage_graph_fp32 /tmp/t4 --set nerf.train_step=graph"; do
+    set -- $run; name=$1 work=$2; shift 2; mkdir -p "$work"
+    if [ -d /tmp/w/data ]; then ln -sfn /tmp/w/data "$work/data"; fi
+    if [ -n "$first" ]; then ln -sfn "$first/data" "$work/data"; ln -sfn "$first/analyser" "$work/analyser"; fi
+    timeout 200 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work "$work" --name "$name" --two-stage \
       --results "$OUT" --skip-render $A "$@" > /tmp/logs/$name.log 2>&1; el "$name"
+    first=${first:-$work}
     grep -h "^{" /tmp/logs/$name.log | cut -c1-250; grep -i "error\|Traceback" /tmp/logs/$name.log | head -n 5
     grep -ho '"graph_[a-z_]*": [0-9a-z]*' "$work/nerf_gpu/history.json" 2>/dev/null | tr '\n' ' '; echo
   done
+  exit 0
+fi
+if [ "${1:-}" = merge2 ]; then    # after twostage: the merge ceilings again (list reads taken out) on that model's points
+  mkdir -p /tmp/logs
+  timeout 120 python3 benchmarks/capture_points.py --device cuda --profile gpu --trained /tmp/t1/nerf_gpu \
+    --data /tmp/t1/data --out /tmp/points.npz 2>&1 | tail -n 3; el capture
+  timeout 400 python3 benchmarks/hashgrid_speed.py --device cuda --no-compile --warmup 5 --repeats 30 \
+    --points-file /tmp/points.npz --results "$OUT" --name hashgrid_speed_gpu_merge2 > /tmp/logs/hashgrid.log 2>&1
+  el hashgrid; grep -i "error\|Traceback" /tmp/logs/hashgrid.log | head -n 5
+  python3 -c "import json; d=json.load(open('$OUT/hashgrid_speed_gpu_merge2.json')); print('\n'.join(d['notes'][1:]))"
   exit 0
 fi
 if [ "${1:-}" = last ]; then      # a short session: graph fp32 (makes the corpus), eager, graph fp16, the profile;
