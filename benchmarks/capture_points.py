@@ -10,7 +10,10 @@ receives them) while the model renders:
 - "trainer batches, random pixels (real)": consecutive training batches as the eager trainer draws and renders them
   (``sample_rays`` with the profile's rays_per_batch and samples_per_ray, stratified samples, the model's occupancy
   grid, compacted), i.e. the hash grid's forward and backward order in training;
-- "trainer batches, 4 x 4 tiles (real)": the same with ``nerf.ray_tile=4`` (tile sampling, a non-default trainer);
+- "trainer batches, 4 x 4 tiles (real)": the same with ``nerf.ray_tile=4`` (tile sampling, a non-default trainer), its
+  samples ray by ray as before issue 21's fourth round;
+- "trainer batches, 4 x 4 tiles, depth by depth (real)": the same batches in the order the trainer now feeds tiles
+  (``render_rays(group=16)``: a tile's 16 rays at one depth, then the next depth);
 - "rendered frame, neighbouring pixels (real)": every pixel of a training frame's head rectangle, row by row, through
   the same renderer (neighbouring rays, as a rendered image; the video renderer marches instead, so its samples differ).
 
@@ -42,12 +45,14 @@ def capture(nerf, table, cfg, n_points: int, seed: int = 0) -> dict[str, np.ndar
     sets = {}
     try:
         with torch.no_grad():
-            for name, tile in (("trainer batches, random pixels (real)", 1), ("trainer batches, 4 x 4 tiles (real)", 4)):
+            for name, tile, group in (("trainer batches, random pixels (real)", 1, 1),
+                                      ("trainer batches, 4 x 4 tiles (real)", 4, 1),
+                                      ("trainer batches, 4 x 4 tiles, depth by depth (real)", 4, 16)):
                 seen.clear()
                 gen = torch.Generator(device=device).manual_seed(seed)
                 while sum(s.shape[0] for s in seen) < n_points:
                     f, pix = sample_rays(table, cfg.rays_per_batch, gen, tile)
-                    render_training_rays(nerf.field, table, f, pix, cfg.samples_per_ray, gen, nerf.grid)
+                    render_training_rays(nerf.field, table, f, pix, cfg.samples_per_ray, gen, nerf.grid, group=group)
                 sets[name] = torch.cat(seen)[:n_points]
             seen.clear()
             size = table.frames.size

@@ -19,7 +19,10 @@ Point sets, 2^20 points each (the Triton rows run on all of them, the reference 
   ray-coherent row; samples several times denser along a ray than the trainer's 64 per ray);
 - camera, neighbouring pixels: rays of a 128 x 128 pixel patch of a pinhole camera looking at the cube, pixel by
   pixel, 64 stratified samples each between entry and exit (field.render_rays order, as for a rendered patch);
-- camera, random pixels: the same camera's rays through random pixels (training batches: random pixels).
+- camera, random pixels: the same camera's rays through random pixels (training batches: random pixels);
+- camera, random 4x4 pixel tiles (hashgrid_reuse.tile_points), ray by ray and depth by depth (the order in which
+  the trainer feeds tiles since issue 21's fourth round: a tile's 16 rays at one depth, then the next depth);
+- with --points-file, a trained NeRF's real points (benchmarks/capture_points.py).
 Target (issue 21): >= 1.0 G points/s forward+backward on ray-coherent points on an NVIDIA H200, without losing more
 than 10 % on uniform points. "Memory ceiling" rows time the memory operations alone (see memory_ceiling and
 design_ceiling): about the most each design can reach on this GPU.
@@ -540,7 +543,11 @@ def run(device: torch.device, n_points: int, n_levels: int, n_features: int, log
     sets = point_sets(n_points, gen)
     sets["uniform"] = x.cpu()
     from hashgrid_reuse import tile_points           # (hashgrid_reuse imports this module: import here)
-    sets["camera, random 4x4 pixel tiles, 64 samples"] = tile_points(n_points, gen)
+    tiles = tile_points(n_points, gen)
+    sets["camera, random 4x4 pixel tiles, 64 samples"] = tiles
+    if n_points % (16 * 64) == 0:                     # the same points depth by depth within each tile (render_rays group)
+        sets["camera, random 4x4 pixel tiles, 64 samples, depth by depth"] = (
+            tiles.view(-1, 16, 64, 3).transpose(1, 2).reshape(-1, 3).contiguous())
     for name, pts in (extra_sets or {}).items():
         if pts.shape[0] < n_points:
             raise ValueError(f"point set {name!r} has {pts.shape[0]} points, fewer than --points {n_points}")

@@ -40,6 +40,20 @@ if [ "${1:-}" = merge ]; then     # round 4: the hash grid on a trained model's 
   grep "^{" /tmp/logs/hashgrid.log | cut -c1-330; grep -i "error\|Traceback" /tmp/logs/hashgrid.log | head -n 5
   exit 0
 fi
+if [ "${1:-}" = tiles ]; then     # round 4: single pixels vs 4 x 4 tiles (graph step, the gpu default now), then the
+  # hash grid on that model's real points, tiles ray by ray and depth by depth
+  mkdir -p /tmp/logs
+  train train_graph_pixels /tmp/w; mv "$OUT/train_graph_pixels.log" /tmp/logs/
+  train train_graph_tile4 /tmp/a1 --set nerf.ray_tile=4; mv "$OUT/train_graph_tile4.log" /tmp/logs/
+  grep -h "^{" /tmp/logs/train_graph_*.log | cut -c1-250
+  timeout 120 python3 benchmarks/capture_points.py --device cuda --profile gpu --trained /tmp/w/nerf_gpu \
+    --data /tmp/w/data --out /tmp/points.npz 2>&1 | tail -n 4; el capture
+  timeout 300 python3 benchmarks/hashgrid_speed.py --device cuda --no-compile --warmup 5 --repeats 30 --sets tile trainer \
+    --merge-blocks 128 512 --points-file /tmp/points.npz --results "$OUT" --name hashgrid_speed_gpu_tiles \
+    > /tmp/logs/hashgrid.log 2>&1; el hashgrid; grep -i "error\|Traceback" /tmp/logs/hashgrid.log | head -n 5
+  python3 -c "import json; d=json.load(open('$OUT/hashgrid_speed_gpu_tiles.json')); print('\n'.join(d['notes'][1:]))"
+  exit 0
+fi
 if [ "${1:-}" = twostage ]; then  # round 4: notebook 04's two-stage training, eagerly and with the graph step, one
   # corpus (made by the first run unless /tmp/w/data exists) and one face analyser (trained once, shortened)
   mkdir -p /tmp/logs

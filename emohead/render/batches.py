@@ -125,13 +125,13 @@ def rays_from_uniforms(table: RayTable, f: torch.Tensor, u: torch.Tensor, tile: 
 def render_training_rays(field: ExpressionField, table: RayTable, f: torch.Tensor, pix: torch.Tensor,
                          n_samples: int, gen: torch.Generator | None, grid: OccupancyGrid | None, fp16: bool = False,
                          *, jitter: torch.Tensor | None = None, compact: bool = True, capacity: int | None = None,
-                         stats: dict | None = None):
+                         stats: dict | None = None, group: int = 1):
     """Render rays (frame f [R], pixel pix [R]) with stratified samples -> (RenderedRays, target rgb [R, 3]).
 
     The frames' codes were checked once when the table was built, so no step waits for a NaN test.
     fp16: the field's MLPs under fp16 autocast (CUDA only); the compositing stays float32.
-    jitter [R, S] (the samples' places in their bins, instead of ``gen``), compact, capacity, stats: see
-    ``render_rays``.
+    jitter [R, S] (the samples' places in their bins, instead of ``gen``), compact, capacity, stats, group: see
+    ``render_rays`` (group = nerf.ray_tile^2 for tile batches: the field sees their samples depth by depth).
     """
     fr = table.frames
     rays = pose_rays(table.origins[pix], table.directions[pix], fr.R[f], fr.t[f], field.box_min, field.box_max)
@@ -143,5 +143,5 @@ def render_training_rays(field: ExpressionField, table: RayTable, f: torch.Tenso
     with torch.autocast("cuda", dtype=torch.float16, enabled=fp16, cache_enabled=False):
         out = render_rays(field, rays, fr.codes[f], bg, n_samples=n_samples, stratified=True, generator=gen,
                           grid=grid, check_codes=False, jitter=jitter, compact=compact,
-                          capacity=capacity, stats=stats)
+                          capacity=capacity, stats=stats, group=group)
     return out, target

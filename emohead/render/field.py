@@ -172,7 +172,8 @@ def pack_kept(keep: torch.Tensor, capacity: int) -> tuple[torch.Tensor, torch.Te
 def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, background: torch.Tensor, *,
                 n_samples: int = 64, stratified: bool = False, generator: torch.Generator | None = None,
                 grid=None, check_codes: bool = True, jitter: torch.Tensor | None = None,
-                compact: bool = True, capacity: int | None = None, stats: dict | None = None) -> RenderedRays:
+                compact: bool = True, capacity: int | None = None, stats: dict | None = None,
+                group: int = 1) -> RenderedRays:
     """Volume-render rays [R] through ``field`` with expression codes [R, m] (or one [m]); rays that miss the
     head box show ``background`` ([R, 3] or [3]). With an OccupancyGrid ``grid``, samples in empty cells are
     skipped (density 0). ``check_codes=False`` skips the NaN test of the codes (it waits for the GPU; the trainer
@@ -184,6 +185,11 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
     compact=False: all R x S, the others' density zeroed (shapes fixed in advance, as a CUDA graph needs);
     compact=False, capacity=K: the kept ones packed into K slots (``pack_kept``; fixed shapes, less work). Kept
     samples past K are dropped (density 0): stats["kept"] receives the count (a device tensor) to check that.
+
+    group > 1: the rays come in tiles of ``group`` neighbouring rays (``nerf.ray_tile``^2) and the field sees the
+    kept samples tile by tile, sample index before ray (the tile's rays at one depth, then the next depth), so that
+    consecutive hash-grid points share cells at more levels and the aggregated backward merges them. Only the order
+    in which the field is evaluated changes: colours and gradients are the same up to float summation order.
     """
     n = rays.origins.shape[0]
     s = sample_along_rays(rays.near, rays.far, n_samples, stratified=stratified, generator=generator,
@@ -203,10 +209,22 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
         rgb = field.color(flat, dirs, codes, geo, check=False).float()
         return composite((sig_all * keep).reshape(n, n_samples), rgb.reshape(n, n_samples, 3), s, rays.far,
                          background)
+    n_all = n * n_samples
+    order = None
+    if group > 1:                                             # evaluation order: tile, sample, ray in the tile
+        if n % group:
+            raise FieldInputError(f"render_rays: {n} rays are not whole tiles of group={group} rays")
+        order = torch.arange(n_all, device=flat.device).view(n // group, group, n_samples).transpose(1, 2).reshape(-1)
+        keep = keep[order]
     if compact:
         kidx = dest = keep.nonzero()[:, 0]
+        if order is not None:
+            kidx = dest = order[kidx]
     else:                                                     # the kept samples in fixed slots
         kidx, dest, count = pack_kept(keep, capacity)
+        if order is not None:                                 # slots index the reordered samples; spare rows stay
+            kidx = order[kidx]
+            dest = torch.where(dest < n_all, kidx, dest)
         if stats is not None:
             stats["kept"] = count
     # spare rows past the N samples receive the empty slots' results (plain writes, no accumulation), then go
@@ -218,6 +236,5 @@ def render_rays(field: ExpressionField, rays: HeadRays, code: torch.Tensor, back
         col = field.color(flat[kidx], dirs[kidx], codes[kidx], geo, check=False).float()
         sigma = sigma.index_put((dest,), sig_k)
         rgb = rgb.index_put((dest,), col)
-    n_all = n * n_samples
     return composite(sigma[:n_all].reshape(n, n_samples), rgb[:n_all].reshape(n, n_samples, 3), s, rays.far,
                      background)

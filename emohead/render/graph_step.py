@@ -159,7 +159,8 @@ class GraphedPhotoStep:
         stats: dict = {}
         out, target = render_training_rays(self.field, table, f, pix, cfg.samples_per_ray, None,
                                            self.grid if use_grid else None, self.fp16, jitter=jitter,
-                                           compact=False, capacity=capacity if use_grid else None, stats=stats)
+                                           compact=False, capacity=capacity if use_grid else None, stats=stats,
+                                           group=tile * tile)
         if "kept" in stats:
             kept = stats["kept"]
             self.max_kept.copy_(torch.maximum(self.max_kept, kept))

@@ -294,7 +294,8 @@ def _train_nerf(ds: Any, cfg: NerfConfig, out_dir: str | Path, *, speaker: str |
             group["lr"] = linear_lr(cfg, it)
         use_grid = grid if it >= skip_from else None
         f, pix = sample_rays(table, cfg.rays_per_batch, gen, cfg.ray_tile)
-        out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid, fp16)
+        out, target = render_training_rays(field, table, f, pix, cfg.samples_per_ray, gen, use_grid, fp16,
+                                           group=cfg.ray_tile ** 2)
         photo = l_photo(out.rgb, target)                                       # eq. 15
         patch_photo = cord = shape = None
         if refining:                                                          # eq. 16 on one rendered face patch

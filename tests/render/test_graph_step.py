@@ -65,17 +65,30 @@ def test_static_rendering_equals_compacting_in_colour_and_gradient():
     jitter = torch.rand(96, 24, generator=gen)
     bg = torch.rand(96, 3, generator=torch.Generator().manual_seed(1))
     outs, grads, stats = [], [], {}
-    for compact, capacity in ((True, None), (False, None), (False, 96 * 24), (False, 1600)):
+    seen: list[torch.Tensor] = []          # the points the hash grid receives, in its order
+    hook = field.encoder.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach()))
+    settings = ((True, None, 1), (False, None, 1), (False, 96 * 24, 1), (False, 1600, 1), (True, None, 16),
+                (False, 1600, 16))
+    for compact, capacity, group in settings:
         field.zero_grad(set_to_none=True)
         out = render_rays(field, rays, code, bg, n_samples=24, stratified=True, grid=grid, jitter=jitter,
-                          compact=compact, capacity=capacity, stats=stats)
+                          compact=compact, capacity=capacity, stats=stats, group=group)
         (out.rgb.square().sum() + out.depth.sum()).backward()
         outs.append(out)
         grads.append({k: p.grad.clone() for k, p in field.named_parameters()})
     kept = int(stats["kept"])
     assert 400 < kept < 1600                                 # the last capacity holds every kept sample
     assert 0.05 < float(outs[0].opacity.mean().detach()) < 0.95        # the test sees both empty and occupied samples
-    for other in (1, 2, 3):
+    hook.remove()
+    # group=16 (tiles of 16 rays): the same kept points, tile by tile and depth by depth (sample index before ray)
+    index = {tuple(p.tolist()): i for i, p in enumerate(seen[1])}     # every sample, ray by ray: id = ray * 24 + k
+    ray_ids = [index[tuple(p.tolist())] for p in seen[0]]
+    tile_ids = [index[tuple(p.tolist())] for p in seen[4]]
+    assert ray_ids == sorted(ray_ids) and sorted(tile_ids) == ray_ids and tile_ids != ray_ids
+    tile_key = [(i // (16 * 24), i % 24, i // 24 % 16) for i in tile_ids]  # (tile, sample index, ray in the tile)
+    assert tile_key == sorted(tile_key)
+    assert torch.equal(seen[5][:kept], seen[4])              # packed slots: the same order, then the empty slots
+    for other in (1, 2, 3, 4, 5):
         for name in ("rgb", "opacity", "depth", "weights"):
             assert torch.allclose(getattr(outs[0], name), getattr(outs[other], name), atol=1e-6), (other, name)
         for k in grads[0]:
