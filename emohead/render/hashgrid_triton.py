@@ -74,9 +74,11 @@ take 0.927 ms, i.e. 1.13 G points/s before any arithmetic, the [L, N, F] -> [N, 
 fold; on camera rays with 64 samples (the renderer's and trainer's order) they allow 0.76-0.78 G points/s. Going
 past that needs fewer atomic adds at the fine levels, e.g. sorting a block's points by cell so that samples of
 neighbouring rays merge too (counted on the CPU in blocks of 256 points of the camera patch: distinct rows per
-corner reference, summed over the 16 levels, 8.6, against 13.8 runs per point; 16 = no reuse). Not done:
-benchmarks/hashgrid_reuse.py counts how far merging inside a block could go on each point set; on the trainer's
-random-pixel batches even merging every shared row leaves a modelled ceiling of 0.91 (docs/performance.md).
+corner reference, summed over the 16 levels, 8.6, against 13.8 runs per point; 16 = no reuse). Not built, because
+it could not reach the target where it matters: on a trained NeRF's real training batches
+(benchmarks/capture_points.py) the measured ceiling of ANY backward that merges shared rows inside blocks of up to
+4,096 points, with no arithmetic at all, is 0.91-0.96 G points/s (benchmarks/hashgrid_speed.py merge_ceiling;
+docs/performance.md has the table). Tile batches (nerf.ray_tile) would leave room but cost 2.2 dB on head pixels.
 
 Float32 only. No gradient w.r.t. the input points (a NeRF does not need it); the autograd function
 returns None for x. Kernels are compiled at first use; when ``TRITON_INTERPRET=1`` and the tensors
