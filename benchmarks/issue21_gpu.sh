@@ -10,7 +10,7 @@
 #   bash benchmarks/issue21_gpu.sh ab     # training before, after, before, after (one corpus), a 16,384-ray batch,
 #                                         # then the video benchmark with the shipped defaults
 #   bash benchmarks/issue21_gpu.sh merge     # round 4: hash grid on a trained model's real points + merge ceilings
-#   bash benchmarks/issue21_gpu.sh twostage  # round 4: two-stage training, graph fp16 vs eager (after merge)
+#   bash benchmarks/issue21_gpu.sh twostage [short]  # round 4: two-stage training, eager / graph, fp32 / fp16
 #   bash benchmarks/issue21_gpu.sh graph  # training before, eager, CUDA-graph step (fp32, TF32), eager again, then the
 #                                         # video benchmark's first use in a process (--cold)
 set -u
@@ -59,10 +59,12 @@ if [ "${1:-}" = twostage ]; then  # round 4: notebook 04's two-stage training, e
   mkdir -p /tmp/logs
   A="--set analyser.n_train=4000 --set analyser.n_val=500 --set analyser.epochs=4"
   first=""
-  for run in "two_stage_eager /tmp/t1" \
-             "two_stage_graph_fp16 /tmp/t2 --set nerf.train_step=graph --set nerf.train_precision=fp16" \
-             "two_stage_eager_fp16 /tmp/t3 --set nerf.train_precision=fp16" \
-             "two_stage_graph_fp32 /tmp/t4 --set nerf.train_step=graph"; do
+  RUNS=("two_stage_eager /tmp/t1 --set nerf.train_step=eager"
+        "two_stage_graph_fp16 /tmp/t2 --set nerf.train_step=graph --set nerf.train_precision=fp16"
+        "two_stage_eager_fp16 /tmp/t3 --set nerf.train_step=eager --set nerf.train_precision=fp16"
+        "two_stage_graph_fp32 /tmp/t4 --set nerf.train_step=graph")
+  [ "${2:-}" = short ] && RUNS=("${RUNS[0]}" "${RUNS[3]}")    # twostage short: eager and graph fp32 only
+  for run in "${RUNS[@]}"; do
     set -- $run; name=$1 work=$2; shift 2; mkdir -p "$work"
     if [ -d /tmp/w/data ]; then ln -sfn /tmp/w/data "$work/data"; fi
     if [ -n "$first" ]; then ln -sfn "$first/data" "$work/data"; ln -sfn "$first/analyser" "$work/analyser"; fi
