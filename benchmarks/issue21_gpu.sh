@@ -18,10 +18,11 @@ export PYTHONPATH=/tmp/site:.
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 S=$(date +%s); F=0
 el() { echo "$1 $(( $(date +%s) - S )) s"; }
-train() {   # train NAME WORKDIR [--set ...]: the current tree's photometric training, training rows only
+train() {   # train NAME WORKDIR [--set ...]: the current tree's photometric training, training rows only; the eager
+  # step unless a --set nerf.train_step=graph follows (the later --set wins; the gpu profile's default is graph now)
   local name=$1 work=$2; shift 2; mkdir -p "$work"; [ "$work" = /tmp/w ] || ln -sfn /tmp/w/data "$work/data"
   timeout 150 python3 benchmarks/nerf_speed.py --device cuda --profile gpu --work "$work" --name "$name" \
-    --results "$OUT" --skip-render "$@" > "$OUT/$name.log" 2>&1; el "$name"
+    --results "$OUT" --skip-render --set nerf.train_step=eager "$@" > "$OUT/$name.log" 2>&1; el "$name"
 }
 before() {  # before NAME WORKDIR: the tree before issue 21's training changes (.devcarry/old)
   mkdir -p "$2"; [ "$2" = /tmp/w ] || ln -sfn /tmp/w/data "$2/data"
@@ -43,8 +44,9 @@ fi
 if [ "${1:-}" = tiles ]; then     # round 4: single pixels vs 4 x 4 tiles (graph step, the gpu default now), then the
   # hash grid on that model's real points, tiles ray by ray and depth by depth
   mkdir -p /tmp/logs
-  train train_graph_pixels /tmp/w; mv "$OUT/train_graph_pixels.log" /tmp/logs/
-  train train_graph_tile4 /tmp/a1 --set nerf.ray_tile=4; mv "$OUT/train_graph_tile4.log" /tmp/logs/
+  train train_graph_pixels /tmp/w --set nerf.train_step=graph; mv "$OUT/train_graph_pixels.log" /tmp/logs/
+  train train_graph_tile4 /tmp/a1 --set nerf.train_step=graph --set nerf.ray_tile=4
+  mv "$OUT/train_graph_tile4.log" /tmp/logs/
   grep -h "^{" /tmp/logs/train_graph_*.log | cut -c1-250
   timeout 120 python3 benchmarks/capture_points.py --device cuda --profile gpu --trained /tmp/w/nerf_gpu \
     --data /tmp/w/data --out /tmp/points.npz 2>&1 | tail -n 4; el capture
