@@ -353,7 +353,7 @@ def _build_profiles() -> dict[str, Profile]:
                        others_image_size=128, all_levels=True),
             analyser=dict(input_size=128, n_train=20000, n_val=2000, epochs=10, batch_size=256, width=48),
             audio2exp=dict(iterations=2000, batch_size=64, checkpoint_every=500),
-            # train_step="graph": the photometric stage as CUDA graphs (its 1,500 steps took 7.0-8.3 s on the H200,
+            # train_step="graph": the photometric stage as CUDA graphs (its 1,500 steps took 7.0-8.4 s on the H200,
             # op by op 13.2-22.1 s), the same held-out PSNR after the two stages (docs/performance.md)
             nerf=dict(backend="triton", iterations=3000, refine_start=1500, image_size=512,
                       hash_log2_size=19, rays_per_batch=8192, samples_per_ray=64,
